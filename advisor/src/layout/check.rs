@@ -1,0 +1,350 @@
+//! The rules a buildable layout obeys: the kernel's (which options take effect where) and
+//! disko's and NixOS's (names, mount points, swap).
+
+use super::{BtrfsFilesystem, Layout, Snapshots};
+use crate::error::AdvisorError;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One reason a layout cannot be built as written.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A subvolume mount asks for filesystem-wide options that the first mount does not have;
+    /// the kernel ignores them (btrfs-tuning-facts.md §1.1, E1, E7).
+    IgnoredFsOptions {
+        /// The subvolume.
+        subvolume: String,
+        /// Its mount point.
+        mountpoint: String,
+        /// The options that would be ignored.
+        options: Vec<String>,
+        /// The mount whose options win.
+        first_mount: String,
+    },
+    /// NOCOW data cannot be compressed (§1.2, compression exclusions).
+    NocowCompressed {
+        /// Subvolume name or home path.
+        subvolume: String,
+    },
+    /// `nodatacow` and `compress` on one filesystem: one of them is silently dropped.
+    FsNodatacowWithCompress,
+    /// Two things mount at one place.
+    DuplicateMountpoint {
+        /// The mount point.
+        mountpoint: String,
+        /// What mounts there.
+        owners: Vec<String>,
+    },
+    /// A mount point NixOS or disko would reject.
+    BadMountpoint {
+        /// The mount point.
+        mountpoint: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A subvolume name that disko's shell scripts or `subvol=` cannot take.
+    BadSubvolumeName {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Two subvolumes with one name.
+    DuplicateSubvolume {
+        /// The name.
+        name: String,
+    },
+    /// A nested subvolume whose parent subvolume is not in the layout.
+    MissingParent {
+        /// The nested subvolume.
+        name: String,
+        /// The parent it needs.
+        parent: String,
+    },
+    /// A swap file in a subvolume without a mount point (disko needs one).
+    SwapfileWithoutMount {
+        /// The subvolume.
+        subvolume: String,
+    },
+    /// A swap file in a snapshotted subvolume: btrfs refuses to snapshot a subvolume with an
+    /// active swap file (§1.4).
+    SwapfileSnapshotted {
+        /// The subvolume.
+        subvolume: String,
+    },
+    /// Home subvolumes on a filesystem that does not hold `/home`.
+    HomeSubvolumesWithoutHome,
+    /// A home subvolume path that is absolute, empty or climbs out of the home.
+    BadHomePath {
+        /// The path.
+        path: String,
+    },
+    /// Two home subvolumes at one path.
+    DuplicateHomePath {
+        /// The path.
+        path: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::IgnoredFsOptions {
+                subvolume,
+                mountpoint,
+                options,
+                first_mount,
+            } => write!(
+                f,
+                "subvolume `{subvolume}` ({mountpoint}) asks for `{}` through its mount options, \
+                 but these apply to the whole filesystem and only the first mount's count: \
+                 `{first_mount}` mounts first, so the kernel ignores them \
+                 (btrfs-tuning-facts.md §1.1). Use `chattr +C` on the empty subvolume for NOCOW \
+                 and `btrfs property set <subvol> compression <alg>` for compression, or set the \
+                 option identically on every mount of the filesystem",
+                options.join(",")
+            ),
+            Problem::NocowCompressed { subvolume } => write!(
+                f,
+                "`{subvolume}` is NOCOW and has a compression property: btrfs never compresses \
+                 NOCOW files (btrfs-tuning-facts.md §1.2); drop one of the two"
+            ),
+            Problem::FsNodatacowWithCompress => write!(
+                f,
+                "the filesystem has both `nodatacow` and `compress`: whichever comes last wins \
+                 and the other is dropped (btrfs-tuning-facts.md §1.2, order)"
+            ),
+            Problem::DuplicateMountpoint { mountpoint, owners } => write!(
+                f,
+                "{mountpoint} is mounted more than once ({})",
+                owners.join(", ")
+            ),
+            Problem::BadMountpoint { mountpoint, reason } => {
+                write!(f, "mount point `{mountpoint}` {reason}")
+            }
+            Problem::BadSubvolumeName { name, reason } => {
+                write!(f, "subvolume name `{name}` {reason}")
+            }
+            Problem::DuplicateSubvolume { name } => {
+                write!(f, "subvolume `{name}` is defined twice")
+            }
+            Problem::MissingParent { name, parent } => write!(
+                f,
+                "subvolume `{name}` is nested in `{parent}`, which the layout does not create"
+            ),
+            Problem::SwapfileWithoutMount { subvolume } => write!(
+                f,
+                "subvolume `{subvolume}` has a swap file but no mount point (disko places swap \
+                 files relative to the mount point)"
+            ),
+            Problem::SwapfileSnapshotted { subvolume } => write!(
+                f,
+                "subvolume `{subvolume}` holds a swap file and is snapshotted: btrfs cannot \
+                 snapshot a subvolume with an active swap file (btrfs-tuning-facts.md §1.4)"
+            ),
+            Problem::HomeSubvolumesWithoutHome => write!(
+                f,
+                "per-user subvolumes are planned on a filesystem that does not hold /home"
+            ),
+            Problem::BadHomePath { path } => write!(
+                f,
+                "per-user subvolume path `{path}` must be relative to the home directory, \
+                 without `..`, quotes, backslashes or control characters"
+            ),
+            Problem::DuplicateHomePath { path } => {
+                write!(f, "per-user subvolume `~/{path}` is defined twice")
+            }
+        }
+    }
+}
+
+impl Layout {
+    /// Every rule the layout breaks; empty when it can be built as described.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut by_mp: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (mp, owner) in self.mountpoints() {
+            if let Some(reason) = mountpoint_problem(&mp) {
+                out.push(Problem::BadMountpoint {
+                    mountpoint: mp.clone(),
+                    reason,
+                });
+            }
+            by_mp.entry(mp).or_default().push(owner);
+        }
+        for (mp, owners) in by_mp {
+            if owners.len() > 1 {
+                out.push(Problem::DuplicateMountpoint {
+                    mountpoint: mp,
+                    owners,
+                });
+            }
+        }
+        for (_, fs) in self.btrfs_filesystems() {
+            check_btrfs(fs, &mut out);
+        }
+        out
+    }
+
+    /// `Ok` when the layout can be built; otherwise every problem at once.
+    pub fn check(&self) -> Result<(), AdvisorError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AdvisorError::InvalidLayout { problems })
+        }
+    }
+}
+
+fn mountpoint_problem(mp: &str) -> Option<&'static str> {
+    if !mp.starts_with('/') {
+        Some("is not absolute")
+    } else if mp.len() > 1 && mp.ends_with('/') {
+        Some("ends with `/` (NixOS `fileSystems` rejects it)")
+    } else if mp.split('/').any(|c| c == ".." || c == ".") {
+        Some("contains `.` or `..`")
+    } else if mp.contains("//") {
+        Some("contains an empty component")
+    } else if mp
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c == '$')
+    {
+        Some("contains whitespace, quotes, `\\` or `$`")
+    } else {
+        None
+    }
+}
+
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name == "/" {
+        Some("is empty")
+    } else if name.split('/').any(|c| c == ".." || c == ".") {
+        Some("contains `.` or `..` components")
+    } else if name.contains("//") || name.ends_with('/') {
+        Some("contains an empty component")
+    } else if name
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '$' | '`' | ',' | '*' | '?'))
+    {
+        Some("contains whitespace, quotes, `,`, `$`, `\\` or glob characters")
+    } else {
+        None
+    }
+}
+
+fn check_btrfs(fs: &BtrfsFilesystem, out: &mut Vec<Problem>) {
+    if fs.options.nodatacow && fs.options.compress.is_some() {
+        out.push(Problem::FsNodatacowWithCompress);
+    }
+    let first = fs.first_mount().unwrap_or("(none)").to_string();
+    let mut seen = BTreeMap::new();
+    for s in &fs.subvolumes {
+        if let Some(reason) = name_problem(&s.name) {
+            out.push(Problem::BadSubvolumeName {
+                name: s.name.clone(),
+                reason,
+            });
+        }
+        if seen.insert(s.name.trim_start_matches('/'), ()).is_some() {
+            out.push(Problem::DuplicateSubvolume {
+                name: s.name.clone(),
+            });
+        }
+        if let Some((parent, _)) = s.name.trim_start_matches('/').rsplit_once('/') {
+            let exists = fs
+                .subvolumes
+                .iter()
+                .any(|p| p.name.trim_start_matches('/') == parent);
+            if !exists {
+                out.push(Problem::MissingParent {
+                    name: s.name.clone(),
+                    parent: parent.to_string(),
+                });
+            }
+        }
+        if let Some(m) = &s.mount
+            && let Some(o) = &m.fs_override
+            && *o != fs.options
+        {
+            let ours = fs.options.to_mount_options();
+            let options: Vec<String> = o
+                .to_mount_options()
+                .into_iter()
+                .filter(|x| !ours.contains(x))
+                .collect();
+            let mut options = options;
+            if options.is_empty() {
+                // The mount drops options the first mount sets: name those instead.
+                let theirs = o.to_mount_options();
+                options = ours
+                    .into_iter()
+                    .filter(|x| !theirs.contains(x))
+                    .map(|x| format!("no {x}"))
+                    .collect();
+            }
+            out.push(Problem::IgnoredFsOptions {
+                subvolume: s.name.clone(),
+                mountpoint: m.mountpoint.clone(),
+                options,
+                first_mount: first.clone(),
+            });
+        }
+        if s.data.nocow
+            && s.data
+                .compression
+                .is_some_and(|c| c != super::CompressionProperty::None)
+        {
+            out.push(Problem::NocowCompressed {
+                subvolume: s.name.clone(),
+            });
+        }
+        if !s.swapfiles.is_empty() {
+            if s.mount.is_none() {
+                out.push(Problem::SwapfileWithoutMount {
+                    subvolume: s.name.clone(),
+                });
+            }
+            if !matches!(s.data.snapshots, Snapshots::Off) {
+                out.push(Problem::SwapfileSnapshotted {
+                    subvolume: s.name.clone(),
+                });
+            }
+        }
+    }
+    if !fs.home_subvolumes.is_empty() && fs.home().is_none() {
+        out.push(Problem::HomeSubvolumesWithoutHome);
+    }
+    let mut seen_home = BTreeMap::new();
+    for h in &fs.home_subvolumes {
+        if h.path.is_empty()
+            || h.path.starts_with('/')
+            || h.path.ends_with('/')
+            || h.path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty())
+            || h.path
+                .chars()
+                .any(|c| c.is_control() || c == '"' || c == '\\')
+        {
+            out.push(Problem::BadHomePath {
+                path: h.path.clone(),
+            });
+        }
+        if seen_home.insert(h.path.as_str(), ()).is_some() {
+            out.push(Problem::DuplicateHomePath {
+                path: h.path.clone(),
+            });
+        }
+        if h.data.nocow
+            && h.data
+                .compression
+                .is_some_and(|c| c != super::CompressionProperty::None)
+        {
+            out.push(Problem::NocowCompressed {
+                subvolume: format!("~/{}", h.path),
+            });
+        }
+    }
+}

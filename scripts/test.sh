@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy, docs, and the whole test suite.
+# As root on Debian it first installs the packages the tests need; otherwise it checks
+# that they are there and says what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests need: nix-bin (nix-instantiate --parse on every generated file).
+packages=(nix-bin)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "scripts/test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "scripts/test.sh: missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+fi
+
+if [[ ! -d ../shared/corpus ]]; then
+  echo "scripts/test.sh: the tests need ../shared (docs and corpus) beside this checkout" >&2
+  exit 1
+fi
+
+# A test that needs an external tool fails instead of skipping.
+export BTRTUNE_REQUIRE_TOOLS=1
+
+set -x
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
+cargo test --workspace --locked

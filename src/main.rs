@@ -1,0 +1,59 @@
+//! `btrtune`: measured btrfs layouts for NixOS.
+//!
+//! The binary is a thin layer: each subcommand parses its flags and calls one library
+//! function. Exit status: 0 success, 1 an error in the input or the run, 2 a usage error.
+
+#![warn(clippy::unwrap_used)]
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// btrtune: btrfs layouts for NixOS hosts that fit the work they do, with the reason for every
+/// choice.
+#[derive(Debug, Parser)]
+#[command(name = "btrtune", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Examples:
+  btrtune plan --example workstation
+  btrtune plan --tools postgresql,podman,vscode,firefox,nix --facter facter.json -o disko.nix
+  btrtune tools --category database")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
+enum Command {
+    /// Generate an optimized disko.nix from a toolstack and the hardware.
+    Plan(commands::plan::PlanArgs),
+    /// List the tools and services btrtune knows.
+    Tools(commands::tools::ToolsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plan(a) => commands::plan::run(a),
+        Command::Tools(a) => commands::tools::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,206 @@
+//! The `btrtune` command line: examples, outputs, and errors users will see.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn btrtune() -> Command {
+    Command::cargo_bin("btrtune").expect("the btrtune binary is built")
+}
+
+#[test]
+fn every_bundled_example_plans() {
+    let out = btrtune()
+        .args(["plan", "--list-examples"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for must in [
+        "workstation",
+        "database-server",
+        "podman-host",
+        "laptop-hdd",
+    ] {
+        assert!(names.contains(&must), "{list}");
+    }
+    for n in names {
+        btrtune()
+            .args(["plan", "--example", n])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("disko.devices"));
+    }
+}
+
+#[test]
+fn tools_flag_with_facter_and_out_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let facter = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpus/facter/thinkcentre-sata-ssd-desktop.json"
+    );
+    btrtune()
+        .args([
+            "plan",
+            "--tools",
+            "postgresql,podman,vscode,firefox,nix",
+            "--facter",
+            facter,
+        ])
+        .arg("--out-dir")
+        .arg(dir.path())
+        .assert()
+        .success();
+    for f in ["disko.nix", "nixos.nix", "plan.md", "plan.json"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!text.is_empty(), "{f}");
+    }
+    let disko = std::fs::read_to_string(dir.path().join("disko.nix")).unwrap();
+    assert!(disko.contains("/dev/disk/by-id/ata-HFS500G32TND-N1A2A_FJ71N506410501D45"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["input"]["disk"]["class"], "sata-ssd");
+    assert_eq!(json["layout"]["schema_version"], 1);
+    // No temporary files left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 4);
+}
+
+#[test]
+fn json_output_is_the_plan() {
+    let out = btrtune()
+        .args(["plan", "--example", "laptop-hdd", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["layout"]["disks"][0]["content"]["partitions"].is_array());
+    assert!(v["conflicts"].is_array());
+}
+
+#[test]
+fn unknown_tool_names_the_nearest() {
+    btrtune()
+        .args(["plan", "--tools", "postgress,firefox"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown tool `postgress`"))
+        .stderr(predicate::str::contains("`postgresql`"));
+}
+
+#[test]
+fn toolstack_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("stack.toml");
+    std::fs::write(
+        &f,
+        "tools = [\"nix\", \"firefox\"]\npriority = \"fastest\"\n",
+    )
+    .unwrap();
+    btrtune()
+        .args(["plan", "--toolstack"])
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("stack.toml:2:"))
+        .stderr(predicate::str::contains("performance"));
+    std::fs::write(&f, "tools = [\n  \"nix\",\n  \"firefx\",\n]\n").unwrap();
+    btrtune()
+        .args(["plan", "--toolstack"])
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("stack.toml:3:"))
+        .stderr(predicate::str::contains("`firefox`"));
+    btrtune()
+        .args(["plan", "--toolstack", "/nonexistent/stack.toml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/nonexistent/stack.toml"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_has_examples() {
+    btrtune()
+        .args(["plan", "--tools", "nix", "--example", "workstation"])
+        .assert()
+        .code(2);
+    btrtune()
+        .args(["plan"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--tools"));
+    btrtune()
+        .args(["plan", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"));
+}
+
+#[test]
+fn conflicts_are_reported_on_stderr() {
+    btrtune()
+        .args([
+            "plan",
+            "--tools",
+            "postgresql,nix",
+            "--priority",
+            "durability",
+            "--disk",
+            "/dev/sda",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("conflict: /var/lib/postgresql"));
+}
+
+#[test]
+fn user_profiles_extend_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("mine.toml");
+    std::fs::write(
+        &f,
+        r#"[[tool]]
+name = "myapp"
+category = "service"
+description = "an in-house service with a WAL"
+read_write = "write-heavy"
+file_sizes = "large"
+access = "random-overwrite"
+fsync = "high"
+compressibility = "low"
+cow_sensitivity = "high"
+snapshot_value = "high"
+consistency = "crash-consistent"
+sources = ["our runbook"]
+
+[[tool.paths]]
+path = "/var/lib/myapp"
+class = "database"
+"#,
+    )
+    .unwrap();
+    btrtune()
+        .args([
+            "plan",
+            "--tools",
+            "myapp",
+            "--disk",
+            "/dev/nvme0n1",
+            "--profiles",
+        ])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("chattr +C \"$MNTPOINT/@myapp\""));
+    btrtune()
+        .args(["tools", "--profiles"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("myapp"));
+}
