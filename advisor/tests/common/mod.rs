@@ -62,7 +62,11 @@ pub fn cases() -> Vec<(String, Plan)> {
     for (name, tools, facter_file, priority) in extra {
         let mut ts = Toolstack::from_tools(tools).unwrap();
         ts.priority = priority.parse().unwrap();
-        let hw = facter_file.map(|f| facter::read(&facter_dir.join(f)).unwrap());
+        // A stable origin, so that snapshots do not depend on where the checkout is.
+        let hw = facter_file.map(|f| {
+            let text = std::fs::read_to_string(facter_dir.join(f)).unwrap();
+            facter::parse(&text, &format!("corpus/facter/{f}")).unwrap()
+        });
         let mut disk = None;
         if name == "tools-desktop-hdd" {
             disk = Some("/dev/disk/by-id/ata-SAMSUNG_HD154UI_S1XWJ1WZ404248");
