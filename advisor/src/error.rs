@@ -85,6 +85,22 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// An [`AdvisorError::Input`] at a byte span of `text`.
+pub(crate) fn input_at(
+    origin: &str,
+    text: &str,
+    span: std::ops::Range<usize>,
+    message: String,
+) -> AdvisorError {
+    let (line, column) = line_col(text, span.start);
+    AdvisorError::Input {
+        path: origin.to_string(),
+        line,
+        column,
+        message,
+    }
+}
+
 /// Converts a `toml` error into an [`AdvisorError::Input`] with line and column.
 pub(crate) fn toml_error(path: &str, text: &str, e: &toml::de::Error) -> AdvisorError {
     let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));

@@ -26,7 +26,7 @@
 //! compression = "none"
 //! ```
 
-use crate::error::{AdvisorError, line_col, toml_error};
+use crate::error::{AdvisorError, input_at, line_col, toml_error};
 use crate::hardware::{Confidence, DeviceClass, DiskInfo, HardwareProfile};
 use crate::layout::{Bytes, CompressionProperty, Purpose};
 use crate::profiles::{Tool, ToolDb};
@@ -341,15 +341,7 @@ impl Toolstack {
     /// Parses toolstack text (named `origin` in errors).
     pub fn parse(text: &str, origin: &str) -> Result<Self, AdvisorError> {
         let raw: RawToolstack = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
-        let at = |span: std::ops::Range<usize>, message: String| {
-            let (line, column) = line_col(text, span.start);
-            AdvisorError::Input {
-                path: origin.to_string(),
-                line,
-                column,
-                message,
-            }
-        };
+        let at = |span, message| input_at(origin, text, span, message);
         if raw.tools.is_empty() {
             return Err(AdvisorError::Input {
                 path: origin.into(),

@@ -404,27 +404,9 @@ fn subvolume(w: &mut NixWriter, s: &Subvolume, fs_opts: &[String]) {
 
 /// Snapshots in a few words.
 pub fn snapshot_summary(s: &Snapshots) -> String {
-    match s {
-        Snapshots::Off => "none".into(),
-        Snapshots::Timeline {
-            hourly,
-            daily,
-            weekly,
-            monthly,
-            ..
-        } => {
-            let parts: Vec<String> = [
-                (hourly, "hourly"),
-                (daily, "daily"),
-                (weekly, "weekly"),
-                (monthly, "monthly"),
-            ]
-            .iter()
-            .filter(|(n, _)| **n > 0)
-            .map(|(n, k)| format!("{n} {k}"))
-            .collect();
-            format!("snapper keeps {}", parts.join(", "))
-        }
+    match s.retention() {
+        None => "none".into(),
+        Some(kept) => format!("snapper keeps {kept}"),
     }
 }
 

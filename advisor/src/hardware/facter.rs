@@ -225,30 +225,51 @@ fn read_disk(disk: &Value) -> Option<DiskInfo> {
     })
 }
 
-/// SATA/SAS disks: the report has no rotational flag, so read the model string.
+/// SATA/SAS disks: the report has no rotational flag, so read the model string (and the
+/// by-id name, which often carries the full model).
 fn sata_class(id_text: &str, size: Option<u64>) -> (DeviceClass, Confidence) {
     let t = id_text.to_ascii_uppercase();
-    const SSD_HINTS: [&str; 12] = [
+    const SSD_HINTS: [&str; 14] = [
         "SSD",
         "TRION",
         "HFS",
         "MZ7",
-        "CT",
+        "CT250",
+        "CT500",
+        "CT1000",
+        "CT2000",
         "SANDISK SD",
-        "KINGSTON SA",
         "SA400",
         "MX500",
         "BX500",
-        "INTEL SSDSC",
+        "HDSTOR",
         "SOLID",
-    ];
-    const HDD_HINTS: [&str; 10] = [
-        "HTS7", "HTS5", "ST1", "ST2", "ST3", "ST4", "ST5", "ST8", "WD", "HD15",
     ];
     if SSD_HINTS.iter().any(|h| t.contains(h)) {
         return (DeviceClass::SataSsd, Confidence::Medium);
     }
-    if HDD_HINTS.iter().any(|h| t.contains(h)) {
+    // HDD model families: Seagate ST<digits>, WD WD<digits>, Hitachi/HGST HTS/HDS/HUS/HDN,
+    // Samsung Spinpoint HD<digits>, Toshiba MQ/DT/MG/HDW.
+    let words: Vec<&str> = t
+        .split(|c: char| c == ' ' || c == '_' || c == '-' || c == '/')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let digit_after = |w: &str, p: &str| {
+        w.strip_prefix(p)
+            .and_then(|r| r.chars().next())
+            .is_some_and(|c| c.is_ascii_digit())
+    };
+    let hdd = words.iter().any(|w| {
+        digit_after(w, "ST")
+            || digit_after(w, "WD")
+            || digit_after(w, "HD")
+            || [
+                "HTS", "HDS", "HUS", "HDN", "HUA", "HDW", "MQ0", "DT0", "MG0",
+            ]
+            .iter()
+            .any(|p| w.starts_with(p))
+    });
+    if hdd {
         return (DeviceClass::Hdd, Confidence::Medium);
     }
     match size {
@@ -297,6 +318,18 @@ mod tests {
         assert_eq!(sata_class("HITACHI HTS72503", None).0, DeviceClass::Hdd);
         assert_eq!(sata_class("SAMSUNG HD154UI", None).0, DeviceClass::Hdd);
         assert_eq!(sata_class("OCZ-TRION100", None).0, DeviceClass::SataSsd);
+        assert_eq!(
+            sata_class(
+                "HDSTOR - HSAV25S ata-HDSTOR_-_HSAV25ST250AX_HS23082515A173856",
+                None
+            )
+            .0,
+            DeviceClass::SataSsd
+        );
+        assert_eq!(sata_class("ST20000NE000-3G5", None).0, DeviceClass::Hdd);
+        assert_eq!(sata_class("WDC WD201KFGX-68", None).0, DeviceClass::Hdd);
+        assert_eq!(sata_class("Samsung SSD 840", None).0, DeviceClass::SataSsd);
+        assert_eq!(sata_class("QEMU HARDDISK", None).0, DeviceClass::Unknown);
     }
 
     #[test]

@@ -348,3 +348,158 @@ fn check_btrfs(fs: &BtrfsFilesystem, out: &mut Vec<Problem>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::options::parse_mount_options;
+    use crate::layout::{Bytes, CompressionProperty, Content, DiskContent, SubvolMount, Swapfile};
+    use crate::plan::plan;
+    use crate::profiles::ToolDb;
+    use crate::toolstack::Toolstack;
+
+    /// A planned layout to break in one way at a time.
+    fn layout() -> Layout {
+        let ts = Toolstack::from_tools("postgresql,nix").unwrap();
+        plan(&ts, &ToolDb::bundled().unwrap(), None, Some("/dev/nvme0n1"))
+            .unwrap()
+            .layout
+    }
+
+    fn fs_mut(l: &mut Layout) -> &mut BtrfsFilesystem {
+        let DiskContent::Gpt { partitions } = &mut l.disks[0].content else {
+            panic!("gpt")
+        };
+        partitions
+            .iter_mut()
+            .find_map(|p| match &mut p.content {
+                Some(Content::Btrfs(b)) => Some(b),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    fn sub_mut<'a>(l: &'a mut Layout, name: &str) -> &'a mut Subvolume {
+        fs_mut(l)
+            .subvolumes
+            .iter_mut()
+            .find(|s| s.name == name)
+            .unwrap()
+    }
+
+    use super::super::Subvolume;
+
+    #[test]
+    fn planned_layout_is_valid_and_survives_json() {
+        let l = layout();
+        assert!(l.problems().is_empty());
+        let json = serde_json::to_string(&l).unwrap();
+        let back: Layout = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, l);
+        let bare = l.without_reasons();
+        assert!(bare.problems().is_empty());
+        let (_, fs) = bare.btrfs_filesystems()[0];
+        assert!(fs.why.is_empty() && fs.subvolumes.iter().all(|s| s.data.why.is_empty()));
+    }
+
+    #[test]
+    fn per_subvolume_compress_by_mount_option_cannot_be_built() {
+        // disko's example: / mounts without compress, /home asks for compress=zstd.
+        let mut l = layout();
+        fs_mut(&mut l).options = Default::default();
+        let asked = parse_mount_options(&["compress=zstd", "noatime"]).unwrap();
+        sub_mut(&mut l, "@home").mount.as_mut().unwrap().fs_override = Some(asked.fs);
+        let e = l.check().unwrap_err().to_string();
+        assert!(
+            e.contains("`@home` (/home) asks for `compress=zstd`"),
+            "{e}"
+        );
+        assert!(e.contains("`/` mounts first"), "{e}");
+        assert!(e.contains("btrfs property set"), "{e}");
+    }
+
+    #[test]
+    fn per_subvolume_nodatacow_by_mount_option_cannot_be_built() {
+        let mut l = layout();
+        let asked = parse_mount_options(&["compress=zstd:1", "nodatacow"]).unwrap();
+        let m = sub_mut(&mut l, "@postgresql").mount.as_mut().unwrap();
+        m.fs_override = Some(asked.fs);
+        let e = l.check().unwrap_err().to_string();
+        assert!(e.contains("nodatacow"), "{e}");
+        assert!(e.contains("chattr +C"), "{e}");
+    }
+
+    #[test]
+    fn identical_options_on_every_mount_are_fine() {
+        let mut l = layout();
+        let same = fs_mut(&mut l).options.clone();
+        sub_mut(&mut l, "@home").mount.as_mut().unwrap().fs_override = Some(same);
+        assert!(l.problems().is_empty());
+    }
+
+    #[test]
+    fn each_rule_is_enforced() {
+        let mut l = layout();
+        sub_mut(&mut l, "@postgresql").data.compression = Some(CompressionProperty::Zstd);
+        assert!(matches!(
+            l.problems()[..],
+            [Problem::NocowCompressed { .. }]
+        ));
+
+        let mut l = layout();
+        sub_mut(&mut l, "@log").mount.as_mut().unwrap().mountpoint = "/nix".into();
+        assert!(l.problems().iter().any(
+            |p| matches!(p, Problem::DuplicateMountpoint { mountpoint, .. } if mountpoint == "/nix")
+        ));
+
+        let mut l = layout();
+        sub_mut(&mut l, "@log").mount.as_mut().unwrap().mountpoint = "/var/log/".into();
+        assert!(matches!(l.problems()[..], [Problem::BadMountpoint { .. }]));
+
+        let mut l = layout();
+        sub_mut(&mut l, "@root").swapfiles.push(Swapfile {
+            path: "swapfile".into(),
+            size: Bytes::gib(1),
+            priority: None,
+        });
+        assert!(matches!(
+            l.problems()[..],
+            [Problem::SwapfileSnapshotted { .. }]
+        ));
+
+        let mut l = layout();
+        let mut orphan = sub_mut(&mut l, "@root/.snapshots").clone();
+        orphan.name = "@gone/.snapshots".into();
+        fs_mut(&mut l).subvolumes.push(orphan);
+        assert!(matches!(l.problems()[..], [Problem::MissingParent { .. }]));
+
+        let mut l = layout();
+        let mut dup = sub_mut(&mut l, "@nix").clone();
+        dup.mount = Some(SubvolMount {
+            mountpoint: "/nix2".into(),
+            vfs: Default::default(),
+            fs_override: None,
+        });
+        fs_mut(&mut l).subvolumes.push(dup);
+        assert!(matches!(
+            l.problems()[..],
+            [Problem::DuplicateSubvolume { .. }]
+        ));
+
+        let mut l = layout();
+        sub_mut(&mut l, "@nix").name = "@nix store".into();
+        assert!(
+            l.problems()
+                .iter()
+                .any(|p| matches!(p, Problem::BadSubvolumeName { .. }))
+        );
+
+        let mut l = layout();
+        let fs = fs_mut(&mut l);
+        fs.options.nodatacow = true;
+        assert!(matches!(
+            l.problems()[..],
+            [Problem::FsNodatacowWithCompress]
+        ));
+    }
+}

@@ -549,6 +549,31 @@ impl Snapshots {
     pub fn is_on(&self) -> bool {
         !matches!(self, Snapshots::Off)
     }
+
+    /// What a timeline keeps, in words (`48 hourly, 14 daily, 4 weekly`); `None` when off.
+    pub fn retention(&self) -> Option<String> {
+        let Snapshots::Timeline {
+            hourly,
+            daily,
+            weekly,
+            monthly,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let kept: Vec<String> = [
+            (hourly, "hourly"),
+            (daily, "daily"),
+            (weekly, "weekly"),
+            (monthly, "monthly"),
+        ]
+        .iter()
+        .filter(|(n, _)| **n > 0)
+        .map(|(n, k)| format!("{n} {k}"))
+        .collect();
+        Some(kept.join(", "))
+    }
 }
 
 /// A swap file.

@@ -331,19 +331,31 @@ fn choose_disk(
         )));
     }
     if let Some(h) = hardware {
-        let others: Vec<String> = h
+        // The other disks, grouped by class, model and size.
+        let mut groups: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        for d in h
             .disks
             .iter()
             .filter(|d| d.device != disk.device && d.kernel_name.as_deref() != Some(&disk.device))
-            .map(|d| {
-                format!(
-                    "{} ({}{})",
-                    d.device,
-                    d.class,
-                    d.size_bytes
-                        .map(|s| format!(", {} GB", s / 1_000_000_000))
-                        .unwrap_or_default()
-                )
+        {
+            let key = (
+                d.class.to_string(),
+                d.model.clone().unwrap_or_else(|| d.device.clone()),
+                d.size_bytes
+                    .map(|s| format!(", {} GB", s / 1_000_000_000))
+                    .unwrap_or_default(),
+            );
+            *groups.entry(key).or_default() += 1;
+        }
+        let others: Vec<String> = groups
+            .into_iter()
+            .map(|((class, model, size), n)| {
+                let count = if n > 1 {
+                    format!("{n} × ")
+                } else {
+                    String::new()
+                };
+                format!("{count}{model} ({class}{size})")
             })
             .collect();
         if !others.is_empty() && device.is_none() {

@@ -416,26 +416,10 @@ pub(crate) fn snapshot_why(
             };
             Why::new(text, [Ref::fact("5"), Ref::fact("1.4")])
         }
-        Snapshots::Timeline {
-            hourly,
-            daily,
-            weekly,
-            monthly,
-            consistency,
-        } => {
-            let kept: Vec<String> = [
-                (hourly, "hourly"),
-                (daily, "daily"),
-                (weekly, "weekly"),
-                (monthly, "monthly"),
-            ]
-            .iter()
-            .filter(|(n, _)| **n > 0)
-            .map(|(n, k)| format!("{n} {k}"))
-            .collect();
+        Snapshots::Timeline { consistency, .. } => {
             let mut text = format!(
                 "Timeline snapshots with snapper, keeping {}",
-                kept.join(", ")
+                snapshots.retention().unwrap_or_default()
             );
             text.push_str(match consistency {
                 Consistency::Any => ".",

@@ -3,7 +3,7 @@
 //! The bundled database is `profiles/tools.toml` (schema in `profiles/README.md`), embedded at
 //! build time. Users add or replace tools with their own file of the same schema.
 
-use crate::error::{AdvisorError, line_col, toml_error};
+use crate::error::{AdvisorError, input_at, toml_error};
 use crate::layout::{Consistency, Purpose};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -232,15 +232,7 @@ impl ToolDb {
     /// Adds the tools in `text` (named `origin` in errors).
     pub fn add_text(&mut self, text: &str, origin: &str) -> Result<(), AdvisorError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
-        let at = |span: std::ops::Range<usize>, message: String| {
-            let (line, column) = line_col(text, span.start);
-            AdvisorError::Input {
-                path: origin.to_string(),
-                line,
-                column,
-                message,
-            }
-        };
+        let at = |span, message| input_at(origin, text, span, message);
         let mut seen_here: BTreeMap<String, ()> = BTreeMap::new();
         for t in raw.tool {
             let name = t.name.get_ref().trim().to_string();
