@@ -251,7 +251,7 @@ fn sata_class(id_text: &str, size: Option<u64>) -> (DeviceClass, Confidence) {
     // HDD model families: Seagate ST<digits>, WD WD<digits>, Hitachi/HGST HTS/HDS/HUS/HDN,
     // Samsung Spinpoint HD<digits>, Toshiba MQ/DT/MG/HDW.
     let words: Vec<&str> = t
-        .split(|c: char| c == ' ' || c == '_' || c == '-' || c == '/')
+        .split([' ', '_', '-', '/'])
         .filter(|w| !w.is_empty())
         .collect();
     let digit_after = |w: &str, p: &str| {
