@@ -22,6 +22,7 @@ pub mod error;
 pub mod explain;
 pub mod hardware;
 pub mod layout;
+pub mod metrics;
 pub mod nixos;
 pub mod plan;
 pub mod profiles;

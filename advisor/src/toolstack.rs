@@ -476,7 +476,6 @@ impl Toolstack {
                 .device
                 .clone()
                 .unwrap_or_else(|| class.placeholder_device().to_string()),
-            kernel_name: None,
             class,
             class_confidence: Confidence::High,
             size_bytes: h
@@ -485,6 +484,7 @@ impl Toolstack {
                 .and_then(|s| s.parse::<Bytes>().ok())
                 .map(|b| b.0),
             model: h.model.clone(),
+            ..DiskInfo::default()
         });
         Some(HardwareProfile {
             source: match &h.based_on {

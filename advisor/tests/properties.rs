@@ -91,11 +91,10 @@ fn toolstack() -> impl Strategy<Value = (Toolstack, Option<HardwareProfile>)> {
                 cpu_threads: Some(threads),
                 disks: vec![DiskInfo {
                     device: CLASSES[c].placeholder_device().into(),
-                    kernel_name: None,
                     class: CLASSES[c],
                     class_confidence: Confidence::High,
                     size_bytes: Some(64 << 30),
-                    model: None,
+                    ..DiskInfo::default()
                 }],
                 ..HardwareProfile::default()
             });

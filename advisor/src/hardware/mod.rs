@@ -11,7 +11,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The class of a block device: what the models and the rules key on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeviceClass {
     /// NVMe SSD.
@@ -31,6 +33,7 @@ pub enum DeviceClass {
     /// RAM-backed (tmpfs file, brd): a lab class for calibration.
     Ram,
     /// Not known.
+    #[default]
     Unknown,
 }
 
@@ -126,10 +129,11 @@ impl FromStr for DeviceClass {
 }
 
 /// How sure a disk's class is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     /// Guessed from weak hints (size, unknown model).
+    #[default]
     Low,
     /// Inferred from a model string.
     Medium,
@@ -138,7 +142,7 @@ pub enum Confidence {
 }
 
 /// One disk.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiskInfo {
     /// The stable path to use (`/dev/disk/by-id/...` when known).

@@ -297,11 +297,10 @@ fn choose_disk(
                     let class = guess_class_from_path(dev);
                     DiskInfo {
                         device: dev.to_string(),
-                        kernel_name: None,
                         class,
                         class_confidence: crate::hardware::Confidence::Low,
                         size_bytes: None,
-                        model: None,
+                        ..DiskInfo::default()
                     }
                 }
             }
@@ -316,11 +315,10 @@ fn choose_disk(
             ));
             DiskInfo {
                 device: "/dev/sda".into(),
-                kernel_name: None,
                 class: DeviceClass::Unknown,
                 class_confidence: crate::hardware::Confidence::Low,
                 size_bytes: None,
-                model: None,
+                ..DiskInfo::default()
             }
         }
     };

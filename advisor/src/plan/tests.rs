@@ -20,11 +20,10 @@ fn hw(class: DeviceClass, ram_gib: u64) -> HardwareProfile {
         cpu_threads: Some(8),
         disks: vec![DiskInfo {
             device: class.placeholder_device().into(),
-            kernel_name: None,
             class,
             class_confidence: crate::hardware::Confidence::High,
             size_bytes: Some(500 << 30),
-            model: None,
+            ..DiskInfo::default()
         }],
         ..HardwareProfile::default()
     }
