@@ -17,7 +17,9 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   btrtune plan --example workstation
   btrtune plan --tools postgresql,podman,vscode,firefox,nix --facter facter.json -o disko.nix
-  btrtune tools --category database")]
+  btrtune tools --category database
+  btrtune show disko /etc/nixos/disko.nix
+  sudo btrtune collect -o ./bundle")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +32,10 @@ enum Command {
     Plan(commands::plan::PlanArgs),
     /// List the tools and services btrtune knows.
     Tools(commands::tools::ToolsArgs),
+    /// Print what btrtune understood of a facter report, a disko.nix or metrics.
+    Show(commands::show::ShowArgs),
+    /// Gather metrics from this host into a bundle for `diagnose --bundle`.
+    Collect(commands::collect::CollectArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(a) => commands::plan::run(a),
         Command::Tools(a) => commands::tools::run(a),
+        Command::Show(a) => commands::show::run(a),
+        Command::Collect(a) => commands::collect::run_collect(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,7 @@ pub mod explain;
 pub mod hardware;
 pub mod layout;
 pub mod metrics;
+pub mod nixeval;
 pub mod nixos;
 pub mod plan;
 pub mod profiles;

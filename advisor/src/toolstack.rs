@@ -502,6 +502,7 @@ impl Toolstack {
                 .and_then(|s| s.parse::<Bytes>().ok())
                 .map(|b| b.0),
             disks: disk.into_iter().collect(),
+            ..HardwareProfile::default()
         })
     }
 }

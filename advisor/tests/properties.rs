@@ -4,103 +4,13 @@
 
 mod common;
 
-use btrtune_advisor::hardware::{Confidence, DeviceClass, DiskInfo, HardwareProfile};
+use btrtune_advisor::layout::CompressionProperty;
 use btrtune_advisor::layout::options::parse_mount_options;
-use btrtune_advisor::layout::{CompressionProperty, Purpose};
 use btrtune_advisor::plan::plan;
-use btrtune_advisor::profiles::ToolDb;
-use btrtune_advisor::toolstack::{DataWish, HostPurpose, Priority, Toolstack};
 use btrtune_advisor::{disko, nixos};
-use common::{btrfs_nodes, nix_to_json};
+use common::{btrfs_nodes, db, nix_to_json, toolstack};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
-
-fn db() -> &'static ToolDb {
-    static DB: OnceLock<ToolDb> = OnceLock::new();
-    DB.get_or_init(|| ToolDb::bundled().unwrap())
-}
-
-fn names() -> Vec<String> {
-    db().tools().map(|t| t.name.clone()).collect()
-}
-
-const CLASSES: [DeviceClass; 8] = [
-    DeviceClass::Nvme,
-    DeviceClass::SataSsd,
-    DeviceClass::Hdd,
-    DeviceClass::Virtio,
-    DeviceClass::Emmc,
-    DeviceClass::Sd,
-    DeviceClass::Usb,
-    DeviceClass::Unknown,
-];
-
-fn toolstack() -> impl Strategy<Value = (Toolstack, Option<HardwareProfile>)> {
-    let n = names().len();
-    (
-        prop::collection::btree_set(0..n, 1..8),
-        0..3usize,
-        any::<bool>(),
-        prop::option::of((0..CLASSES.len(), 0u64..70, 1u32..64)),
-        (any::<bool>(), any::<bool>(), any::<bool>()),
-        prop::option::of((any::<bool>(), any::<bool>(), 0..4usize)),
-        any::<bool>(),
-    )
-        .prop_map(|(tools, prio, dev, hw, (enc, hib, snaps), wish, project)| {
-            let all = names();
-            let list: Vec<&str> = tools.iter().map(|i| all[*i].as_str()).collect();
-            let mut ts = Toolstack::from_tools(&list.join(",")).unwrap();
-            ts.priority = [
-                Priority::Performance,
-                Priority::Balanced,
-                Priority::Durability,
-            ][prio];
-            ts.purpose = if dev {
-                HostPurpose::Development
-            } else {
-                HostPurpose::Production
-            };
-            ts.encrypt = enc;
-            ts.hibernate = hib;
-            ts.snapshots = snaps;
-            if project {
-                ts.users = vec!["alice".into()];
-                ts.projects = vec!["/home/alice/src".into(), "/srv/work".into()];
-            }
-            if let Some((nocow, compress, p)) = wish {
-                ts.data.push(DataWish {
-                    path: "/srv/data".into(),
-                    purpose: Some(
-                        [
-                            Purpose::Database,
-                            Purpose::Media,
-                            Purpose::ServiceState,
-                            Purpose::Cache,
-                        ][p],
-                    ),
-                    nocow: Some(nocow),
-                    compression: compress.then_some(CompressionProperty::Zstd),
-                    snapshots: None,
-                    note: None,
-                });
-            }
-            let hw = hw.map(|(c, ram, threads)| HardwareProfile {
-                source: "proptest".into(),
-                ram_bytes: (ram > 0).then_some(ram << 28),
-                cpu_threads: Some(threads),
-                disks: vec![DiskInfo {
-                    device: CLASSES[c].placeholder_device().into(),
-                    class: CLASSES[c],
-                    class_confidence: Confidence::High,
-                    size_bytes: Some(64 << 30),
-                    ..DiskInfo::default()
-                }],
-                ..HardwareProfile::default()
-            });
-            (ts, hw)
-        })
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]

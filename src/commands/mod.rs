@@ -1,6 +1,9 @@
 //! One file per subcommand; each calls into the library.
 
+pub mod collect;
 pub mod plan;
+pub mod show;
+mod show_text;
 pub mod tools;
 
 use anyhow::Context as _;

@@ -7,11 +7,13 @@
 //! §1.1). Every mount of a filesystem carries the same filesystem-wide options, so it does
 //! not matter which one mounts first.
 
+mod nix_eval;
+pub mod parse;
 pub mod writer;
 
 use crate::layout::{
-    BtrfsFilesystem, CompressionProperty, Content, Disk, DiskContent, Layout, Partition, Purpose,
-    Snapshots, Subvolume,
+    BtrfsFilesystem, CompressionProperty, Content, Disk, DiskContent, DiskKind, Layout, PartSize,
+    Partition, Purpose, Snapshots, Subvolume,
 };
 use crate::plan::Plan;
 use crate::reason::{Aspect, Why};
@@ -126,11 +128,35 @@ pub fn emit_layout(layout: &Layout, header: &[String]) -> String {
     }
     w.open_bare();
     w.open("disko.devices");
+    let (disks, other): (Vec<&Disk>, Vec<&Disk>) =
+        layout.disks.iter().partition(|d| d.kind == DiskKind::Disk);
+    if !other.is_empty() {
+        w.comment(&format!(
+            "Not written here (LVM volumes and md arrays are kept as read, not generated): {}.",
+            other
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     w.open("disk");
-    for d in &layout.disks {
+    for d in disks {
         disk(&mut w, d);
     }
     w.close();
+    if !layout.nodev.is_empty() {
+        w.open("nodev");
+        for n in &layout.nodev {
+            w.open(&quote(&n.mountpoint));
+            w.string("fsType", &n.fs_type);
+            if !n.mount_options.is_empty() {
+                w.string_list("mountOptions", &n.mount_options);
+            }
+            w.close();
+        }
+        w.close();
+    }
     w.close();
     w.close_bare();
     w.finish()
@@ -183,7 +209,13 @@ fn partition_body(w: &mut NixWriter, p: &Partition, legacy: bool) {
     if legacy {
         w.string("name", &p.name);
     }
-    w.string("size", &p.size.to_string());
+    match &p.size {
+        PartSize::Span { start, end } => {
+            w.string("start", start);
+            w.string("end", end);
+        }
+        other => w.string("size", &other.to_string()),
+    }
     if let Some(t) = &p.type_code {
         w.string("type", t);
     }
@@ -284,14 +316,20 @@ fn btrfs(w: &mut NixWriter, b: &BtrfsFilesystem) {
     }
     if let Some(t) = &b.top_level {
         w.string("mountpoint", &t.mountpoint);
-        let mut o = b.options.to_mount_options();
+        let mut o = match &t.fs_override {
+            Some(fo) => fo.to_mount_options(),
+            None => b.options.to_mount_options(),
+        };
         o.extend(t.vfs.to_mount_options());
         w.string_list("mountOptions", &o);
+        swapfiles(w, &t.swapfiles);
     }
     for (key, text) in [
         ("preCreateHook", &b.hooks.pre_create),
         ("preMountHook", &b.hooks.pre_mount),
         ("postMountHook", &b.hooks.post_mount),
+        ("preUnmountHook", &b.hooks.pre_unmount),
+        ("postUnmountHook", &b.hooks.post_unmount),
     ] {
         if let Some(t) = text {
             w.indented_string(key, t);
@@ -386,9 +424,14 @@ fn subvolume(w: &mut NixWriter, s: &Subvolume, fs_opts: &[String]) {
     if let Some(why) = s.data.why.get(&Aspect::Swap) {
         w.comment(&short(why));
     }
-    for f in &s.swapfiles {
+    swapfiles(w, &s.swapfiles);
+    w.close();
+}
+
+fn swapfiles(w: &mut NixWriter, files: &[crate::layout::Swapfile]) {
+    for f in files {
         let base = format!("swap.{}", attr_name(&f.path));
-        if f.priority.is_none() {
+        if f.priority.is_none() && f.options.is_empty() {
             w.string(&format!("{base}.size"), &f.size.to_string());
         } else {
             w.open(&base);
@@ -396,10 +439,12 @@ fn subvolume(w: &mut NixWriter, s: &Subvolume, fs_opts: &[String]) {
             if let Some(p) = f.priority {
                 w.raw("priority", &p.to_string());
             }
+            if !f.options.is_empty() {
+                w.string_list("options", &f.options);
+            }
             w.close();
         }
     }
-    w.close();
 }
 
 /// Snapshots in a few words.

@@ -1,7 +1,7 @@
 //! The rules a buildable layout obeys: the kernel's (which options take effect where) and
 //! disko's and NixOS's (names, mount points, swap).
 
-use super::{BtrfsFilesystem, Layout, Snapshots};
+use super::{BtrfsFilesystem, FsOptions, Layout, Snapshots};
 use crate::error::AdvisorError;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -234,11 +234,40 @@ fn name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
+/// What a mount asks for beyond the filesystem's options (or, if nothing, what it lacks).
+fn differing(asked: &FsOptions, fs: &FsOptions) -> Vec<String> {
+    let ours = fs.to_mount_options();
+    let theirs = asked.to_mount_options();
+    let extra: Vec<String> = theirs
+        .iter()
+        .filter(|x| !ours.contains(x))
+        .cloned()
+        .collect();
+    if !extra.is_empty() {
+        return extra;
+    }
+    ours.into_iter()
+        .filter(|x| !theirs.contains(x))
+        .map(|x| format!("no {x}"))
+        .collect()
+}
+
 fn check_btrfs(fs: &BtrfsFilesystem, out: &mut Vec<Problem>) {
     if fs.options.nodatacow && fs.options.compress.is_some() {
         out.push(Problem::FsNodatacowWithCompress);
     }
     let first = fs.first_mount().unwrap_or("(none)").to_string();
+    if let Some(t) = &fs.top_level
+        && let Some(o) = &t.fs_override
+        && *o != fs.options
+    {
+        out.push(Problem::IgnoredFsOptions {
+            subvolume: "(top level)".into(),
+            mountpoint: t.mountpoint.clone(),
+            options: differing(o, &fs.options),
+            first_mount: first.clone(),
+        });
+    }
     let mut seen = BTreeMap::new();
     for s in &fs.subvolumes {
         if let Some(reason) = name_problem(&s.name) {
@@ -268,26 +297,10 @@ fn check_btrfs(fs: &BtrfsFilesystem, out: &mut Vec<Problem>) {
             && let Some(o) = &m.fs_override
             && *o != fs.options
         {
-            let ours = fs.options.to_mount_options();
-            let options: Vec<String> = o
-                .to_mount_options()
-                .into_iter()
-                .filter(|x| !ours.contains(x))
-                .collect();
-            let mut options = options;
-            if options.is_empty() {
-                // The mount drops options the first mount sets: name those instead.
-                let theirs = o.to_mount_options();
-                options = ours
-                    .into_iter()
-                    .filter(|x| !theirs.contains(x))
-                    .map(|x| format!("no {x}"))
-                    .collect();
-            }
             out.push(Problem::IgnoredFsOptions {
                 subvolume: s.name.clone(),
                 mountpoint: m.mountpoint.clone(),
-                options,
+                options: differing(o, &fs.options),
                 first_mount: first.clone(),
             });
         }
@@ -461,6 +474,7 @@ mod tests {
             path: "swapfile".into(),
             size: Bytes::gib(1),
             priority: None,
+            options: vec![],
         });
         assert!(matches!(
             l.problems()[..],

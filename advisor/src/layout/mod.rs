@@ -41,9 +41,44 @@ pub struct Layout {
     pub schema_version: u32,
     /// The disks, in name order.
     pub disks: Vec<Disk>,
+    /// Mounts without a device (disko's `nodev`, e.g. a tmpfs on /tmp).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodev: Vec<NodevMount>,
     /// Kernel, udev and NixOS settings that disko does not hold.
     #[serde(default)]
     pub system: SystemSettings,
+}
+
+/// A mount without a device (`disko.devices.nodev.<mountpoint>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodevMount {
+    /// Where.
+    pub mountpoint: String,
+    /// `tmpfs`, ...
+    pub fs_type: String,
+    /// Mount options, verbatim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_options: Vec<String>,
+}
+
+/// What kind of block device a [`Disk`] entry is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskKind {
+    /// A disk (`disko.devices.disk`).
+    #[default]
+    Disk,
+    /// An LVM logical volume (`disko.devices.lvm_vg.<vg>.lvs.<lv>`), named `<vg>/<lv>`.
+    LvmLv,
+    /// An md RAID array (`disko.devices.mdadm.<name>`).
+    Mdadm,
+}
+
+impl DiskKind {
+    fn is_disk(&self) -> bool {
+        *self == DiskKind::Disk
+    }
 }
 
 /// One disk (`disko.devices.disk.<name>`).
@@ -52,6 +87,9 @@ pub struct Layout {
 pub struct Disk {
     /// The attribute name (`main`).
     pub name: String,
+    /// What kind of device it is (a disk unless said otherwise).
+    #[serde(default, skip_serializing_if = "DiskKind::is_disk")]
+    pub kind: DiskKind,
     /// The device path (`/dev/disk/by-id/...`).
     pub device: String,
     /// Its class, when known.
@@ -265,6 +303,13 @@ pub struct TopLevelMount {
     /// Per-mount options.
     #[serde(default)]
     pub vfs: VfsOptions,
+    /// Filesystem-wide options written on this mount that differ from the filesystem's
+    /// (see [`SubvolMount::fs_override`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_override: Option<FsOptions>,
+    /// Swap files in the top-level subvolume, relative to the mount point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swapfiles: Vec<Swapfile>,
 }
 
 /// disko hooks on the btrfs node, kept verbatim.
@@ -283,6 +328,12 @@ pub struct Hooks {
     /// `postMountHook`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_mount: Option<String>,
+    /// `preUnmountHook`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_unmount: Option<String>,
+    /// `postUnmountHook`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_unmount: Option<String>,
 }
 
 impl Hooks {
@@ -587,6 +638,9 @@ pub struct Swapfile {
     /// Swap priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// Options for `swapDevices` (`nofail`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 /// Settings outside disko: sysctls, I/O schedulers, tmpfiles, zram, NixOS options.

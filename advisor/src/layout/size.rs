@@ -75,13 +75,22 @@ impl FromStr for Bytes {
 }
 
 /// A partition size: fixed, or a share of what is left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PartSize {
     /// A fixed size.
     Fixed(Bytes),
     /// A percentage of the remaining space (`100%` = the rest).
     Percent(u8),
+    /// Start and end, as disko's legacy `table` format writes them (`1MiB`, `100%`).
+    Span {
+        /// Start.
+        start: String,
+        /// End.
+        end: String,
+    },
+    /// A size disko passes to sgdisk as written, which this tool does not interpret.
+    Raw(String),
 }
 
 impl fmt::Display for PartSize {
@@ -89,6 +98,8 @@ impl fmt::Display for PartSize {
         match self {
             PartSize::Fixed(b) => write!(f, "{b}"),
             PartSize::Percent(p) => write!(f, "{p}%"),
+            PartSize::Span { start, end } => write!(f, "{start}..{end}"),
+            PartSize::Raw(s) => f.write_str(s),
         }
     }
 }

@@ -241,6 +241,7 @@ pub fn plan(
         schema_version: SCHEMA_VERSION,
         disks: vec![Disk {
             name: "main".into(),
+            kind: crate::layout::DiskKind::Disk,
             device: disk.device.clone(),
             class: Some(disk.class),
             content: DiskContent::Gpt {
@@ -248,6 +249,7 @@ pub fn plan(
             },
             why: Some(disk_why(&disk, hardware.as_ref(), device)),
         }],
+        nodev: vec![],
         system,
     };
     if toolstack.hibernate {
@@ -1284,6 +1286,7 @@ fn add_swap(
             path: "swapfile".into(),
             size,
             priority: None,
+            options: vec![],
         }],
         extra_args: vec![],
     });

@@ -221,3 +221,95 @@ pub fn nix_parse(text: &str) -> Result<(), String> {
         Err(String::from_utf8_lossy(&o.stderr).into_owned())
     }
 }
+
+use btrtune_advisor::hardware::{Confidence, DeviceClass, DiskInfo, HardwareProfile};
+use btrtune_advisor::layout::{CompressionProperty, Purpose};
+use btrtune_advisor::toolstack::{DataWish, HostPurpose, Priority};
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+pub fn db() -> &'static ToolDb {
+    static DB: OnceLock<ToolDb> = OnceLock::new();
+    DB.get_or_init(|| ToolDb::bundled().unwrap())
+}
+
+pub fn names() -> Vec<String> {
+    db().tools().map(|t| t.name.clone()).collect()
+}
+
+const CLASSES: [DeviceClass; 8] = [
+    DeviceClass::Nvme,
+    DeviceClass::SataSsd,
+    DeviceClass::Hdd,
+    DeviceClass::Virtio,
+    DeviceClass::Emmc,
+    DeviceClass::Sd,
+    DeviceClass::Usb,
+    DeviceClass::Unknown,
+];
+
+pub fn toolstack() -> impl Strategy<Value = (Toolstack, Option<HardwareProfile>)> {
+    let n = names().len();
+    (
+        prop::collection::btree_set(0..n, 1..8),
+        0..3usize,
+        any::<bool>(),
+        prop::option::of((0..CLASSES.len(), 0u64..70, 1u32..64)),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        prop::option::of((any::<bool>(), any::<bool>(), 0..4usize)),
+        any::<bool>(),
+    )
+        .prop_map(|(tools, prio, dev, hw, (enc, hib, snaps), wish, project)| {
+            let all = names();
+            let list: Vec<&str> = tools.iter().map(|i| all[*i].as_str()).collect();
+            let mut ts = Toolstack::from_tools(&list.join(",")).unwrap();
+            ts.priority = [
+                Priority::Performance,
+                Priority::Balanced,
+                Priority::Durability,
+            ][prio];
+            ts.purpose = if dev {
+                HostPurpose::Development
+            } else {
+                HostPurpose::Production
+            };
+            ts.encrypt = enc;
+            ts.hibernate = hib;
+            ts.snapshots = snaps;
+            if project {
+                ts.users = vec!["alice".into()];
+                ts.projects = vec!["/home/alice/src".into(), "/srv/work".into()];
+            }
+            if let Some((nocow, compress, p)) = wish {
+                ts.data.push(DataWish {
+                    path: "/srv/data".into(),
+                    purpose: Some(
+                        [
+                            Purpose::Database,
+                            Purpose::Media,
+                            Purpose::ServiceState,
+                            Purpose::Cache,
+                        ][p],
+                    ),
+                    nocow: Some(nocow),
+                    compression: compress.then_some(CompressionProperty::Zstd),
+                    snapshots: None,
+                    note: None,
+                });
+            }
+            let hw = hw.map(|(c, ram, threads)| HardwareProfile {
+                source: "proptest".into(),
+                ram_bytes: (ram > 0).then_some(ram << 28),
+                cpu_threads: Some(threads),
+                disks: vec![DiskInfo {
+                    device: CLASSES[c].placeholder_device().into(),
+                    class: CLASSES[c],
+                    class_confidence: Confidence::High,
+                    size_bytes: Some(64 << 30),
+                    ..DiskInfo::default()
+                }],
+                ..HardwareProfile::default()
+            });
+            (ts, hw)
+        })
+}
