@@ -5,8 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need: nix-bin (nix-instantiate --parse on every generated file).
-packages=(nix-bin)
+# Debian packages the tests need:
+#   nix-bin       nix-instantiate --parse on every generated file, --nix-eval
+#   btrfs-progs   mkfs.btrfs and btrfs for the root tests (collect on a loop-mounted btrfs)
+#   e2fsprogs     chattr/lsattr
+#   util-linux    losetup, mount, findmnt
+#   sysstat       iostat, sampled by collect
+packages=(nix-bin btrfs-progs e2fsprogs util-linux sysstat)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,8 +33,12 @@ if [[ ! -d ../shared/corpus ]]; then
   exit 1
 fi
 
-# A test that needs an external tool fails instead of skipping.
+# A test that needs an external tool fails instead of skipping; as root (CI), so does a
+# test that needs root.
 export BTRTUNE_REQUIRE_TOOLS=1
+if [[ $(id -u) == 0 ]]; then
+  export BTRTUNE_REQUIRE_ROOT=1
+fi
 
 set -x
 cargo fmt --all --check

@@ -1345,3 +1345,12 @@ fn vocabulary_is_well_formed() {
         );
     }
 }
+
+/// Found by `cargo fuzz run device_stats`: a `-T` header without counter columns.
+#[test]
+fn fuzz_regression_table_without_columns() {
+    let e = btrtune_advisor::metrics::device_stats::parse("Id Path\n 1  0\n", "stats.txt")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("stats.txt:1:"), "{e}");
+}

@@ -209,7 +209,7 @@ pub fn run_collect(a: CollectArgs) -> Result<()> {
                 60,
             )?;
             b.command(
-                &format!("btrfs usage (human) {target}"),
+                &format!("human-readable btrfs usage {target}"),
                 "btrfs",
                 &["filesystem", "usage", target],
                 &format!("btrfs-usage-h-{s}.txt"),

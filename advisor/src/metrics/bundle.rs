@@ -198,7 +198,27 @@ pub fn read(dir: &Path) -> Result<Bundle, AdvisorError> {
             .ok()
             .map(|t| (t, p.display().to_string()))
     };
+    let mut unset_compression = Vec::new();
     for p in &manifest.probes {
+        // Two "failures" that are answers: no compression property set, quotas off.
+        if p.status == "empty"
+            && let Some(mp) = p.name.strip_prefix("compression property ")
+        {
+            unset_compression.push(mp.to_string());
+            continue;
+        }
+        if p.status == "failed"
+            && p.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("quotas not enabled"))
+            && let Some(mp) = p.name.strip_prefix("btrfs qgroups ")
+        {
+            b.filesystems
+                .entry(mp.to_string())
+                .or_default()
+                .qgroups_enabled = Some(false);
+            continue;
+        }
         if p.status != "ok" {
             b.missing.push(p.clone());
             continue;
@@ -305,7 +325,9 @@ pub fn read(dir: &Path) -> Result<Bundle, AdvisorError> {
         if let Some((t, _)) = load(&format!("lsattr-{s}.txt")) {
             m.nocow = t.split_whitespace().next().map(|f| f.contains('C'));
         }
-        if let Some((t, _)) = load(&format!("property-compression-{s}.txt")) {
+        if unset_compression.contains(&m.target) {
+            m.compression = Some("none".into());
+        } else if let Some((t, _)) = load(&format!("property-compression-{s}.txt")) {
             let v = t.trim().strip_prefix("compression=").unwrap_or("").trim();
             m.compression = Some(if v.is_empty() {
                 "none".into()

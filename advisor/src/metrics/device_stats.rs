@@ -192,6 +192,14 @@ fn table_columns(origin: &str, no: usize, line: &str) -> Result<Vec<String>, Adv
         };
         cols.push(key);
     }
+    if cols.is_empty() {
+        return Err(err(
+            origin,
+            no,
+            0,
+            "expected `<Kind> errors` columns after `Id Path` (btrfs device stats -T)".into(),
+        ));
+    }
     Ok(cols)
 }
 
@@ -204,7 +212,7 @@ fn table_row(
 ) -> Result<DeviceStats, AdvisorError> {
     let toks = tokens(line);
     let n = cols.len();
-    if toks.len() < n + 2 || integer(toks[0].s).is_none() {
+    if n == 0 || toks.len() < n + 2 || integer(toks[0].s).is_none() {
         return Err(err(
             origin,
             no,

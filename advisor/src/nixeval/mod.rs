@@ -100,6 +100,9 @@ const MAX_DEPTH: u32 = 4_000;
 /// The evaluator. Not `Send`: run it on one thread (see [`crate::disko::parse`]).
 pub struct Evaluator {
     globals: Env,
+    /// Scopes whose bindings can refer back to the scope (`rec`, `let`, function patterns):
+    /// cleared on drop to break the reference cycles.
+    cyclic: RefCell<Vec<Env>>,
     imports: RefCell<BTreeMap<PathBuf, Thunk>>,
     warnings: RefCell<Vec<Warning>>,
     steps: Cell<u64>,
@@ -112,11 +115,31 @@ impl Default for Evaluator {
     }
 }
 
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        for s in self.cyclic.borrow().iter() {
+            s.vars.borrow_mut().clear();
+        }
+    }
+}
+
 impl Evaluator {
+    /// A scope whose bindings may refer to itself; freed when the evaluator is dropped.
+    fn cyclic_scope(&self, parent: &Env) -> Env {
+        let s = Rc::new(Scope {
+            vars: RefCell::new(BTreeMap::new()),
+            with: None,
+            parent: Some(parent.clone()),
+        });
+        self.cyclic.borrow_mut().push(s.clone());
+        s
+    }
+
     /// An evaluator with `builtins` and the global functions in scope.
     pub fn new() -> Self {
         Evaluator {
             globals: builtins::globals(),
+            cyclic: RefCell::new(Vec::new()),
             imports: RefCell::new(BTreeMap::new()),
             warnings: RefCell::new(Vec::new()),
             steps: Cell::new(0),
@@ -294,11 +317,7 @@ impl Evaluator {
             }
             ast::Expr::AttrSet(s) => {
                 if s.rec_token().is_some() {
-                    let scope = Rc::new(Scope {
-                        vars: RefCell::new(BTreeMap::new()),
-                        with: None,
-                        parent: Some(env.clone()),
-                    });
+                    let scope = self.cyclic_scope(env);
                     let m = self.build_attrs(s, &scope, env, file)?;
                     *scope.vars.borrow_mut() = m.clone();
                     Ok(Value::attrs(m))
@@ -307,11 +326,7 @@ impl Evaluator {
                 }
             }
             ast::Expr::LetIn(l) => {
-                let scope = Rc::new(Scope {
-                    vars: RefCell::new(BTreeMap::new()),
-                    with: None,
-                    parent: Some(env.clone()),
-                });
+                let scope = self.cyclic_scope(env);
                 let m = self.build_entries(l, &scope, &scope, file)?;
                 *scope.vars.borrow_mut() = m;
                 let body = l
@@ -320,11 +335,7 @@ impl Evaluator {
                 self.eval(&body, &scope, file)
             }
             ast::Expr::LegacyLet(l) => {
-                let scope = Rc::new(Scope {
-                    vars: RefCell::new(BTreeMap::new()),
-                    with: None,
-                    parent: Some(env.clone()),
-                });
+                let scope = self.cyclic_scope(env);
                 let m = self.build_entries(l, &scope, &scope, file)?;
                 *scope.vars.borrow_mut() = m.clone();
                 m.get("body")
@@ -790,15 +801,22 @@ impl Evaluator {
     }
 
     fn call_lambda(&self, l: &Lambda, arg: Thunk, at: Option<&Loc>) -> R<Value> {
-        let scope = Rc::new(Scope {
-            vars: RefCell::new(BTreeMap::new()),
-            with: None,
-            parent: Some(l.env.clone()),
-        });
         let param = l
             .node
             .param()
             .ok_or_else(|| EvalError::new(at.cloned(), "function without a parameter"))?;
+        // Defaults are evaluated in the function's own scope: only then can it refer to itself.
+        let has_defaults = matches!(&param, ast::Param::Pattern(p)
+            if p.pat_entries().any(|e| e.default().is_some()));
+        let scope = if has_defaults {
+            self.cyclic_scope(&l.env)
+        } else {
+            Rc::new(Scope {
+                vars: RefCell::new(BTreeMap::new()),
+                with: None,
+                parent: Some(l.env.clone()),
+            })
+        };
         match param {
             ast::Param::IdentParam(p) => {
                 let name = p.ident().map(|i| i.to_string()).unwrap_or_default();

@@ -197,22 +197,20 @@ impl Evaluator {
                     let field = |k: &str| m.get(k).cloned();
                     match ty.as_ref() {
                         "if" => {
-                            let keep = match field("condition")
-                                .map(|c| c.force(self))
-                                .transpose()?
-                            {
-                                Some(Value::Bool(b)) => b,
-                                Some(Value::Unknown(u)) => {
-                                    self.warn(
+                            let keep =
+                                match field("condition").map(|c| c.force(self)).transpose()? {
+                                    Some(Value::Bool(b)) => b,
+                                    Some(Value::Unknown(u)) => {
+                                        self.warn(
                                         t.loc(),
                                         format!(
                                             "mkIf on {u} (unknown statically): its content is kept"
                                         ),
                                     );
-                                    true
-                                }
-                                _ => false,
-                            };
+                                        true
+                                    }
+                                    _ => false,
+                                };
                             if keep && let Some(c) = field("content") {
                                 self.find(c, path, out)?;
                             }

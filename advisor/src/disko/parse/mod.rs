@@ -1046,8 +1046,9 @@ pub fn infer_purpose(name: &str, mountpoint: Option<&str>, swap: bool) -> Purpos
         "/.swapvol" | "/swap" => return Purpose::Swap,
         _ => {}
     }
-    // The tools database knows where programs keep their data.
-    if let Ok(db) = crate::profiles::ToolDb::bundled() {
+    // The tools database knows where programs keep their data (loaded once).
+    static DB: std::sync::OnceLock<Option<crate::profiles::ToolDb>> = std::sync::OnceLock::new();
+    if let Some(db) = DB.get_or_init(|| crate::profiles::ToolDb::bundled().ok()) {
         let mut best: Option<(usize, Purpose)> = None;
         for t in db.tools() {
             for p in &t.paths {
