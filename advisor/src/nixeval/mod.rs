@@ -5,7 +5,7 @@
 //! relative files, the common `builtins`, and the `lib` functions configurations call
 //! (`mkDefault`, `mkForce`, `mkIf`, `mkMerge`, `optional(s)`, `optionalAttrs`, `genAttrs`,
 //! `listToAttrs`, ...). `lib.mk*` build the same `_type` sets as nixpkgs, so the data can be
-//! resolved the way the module system does ([`Evaluator::to_node`]).
+//! resolved the way the module system does (`Evaluator::to_node`).
 //!
 //! What cannot be known statically (`config.networking.hostName`, `pkgs.foo`, `<nixpkgs>`)
 //! evaluates to an *unknown* value: harmless where it is only carried along (hook text, an
