@@ -135,6 +135,12 @@ fn nixos_module_with_imports_and_unknown_config() {
         "{:?}",
         p.warnings
     );
+    // Options from `import ./parts/options.nix { }`.
+    assert_eq!(main.options.compress, Some(Compression::zstd(1)));
+    assert_eq!(
+        sub(&main, "@home").mount.as_ref().unwrap().vfs.atime,
+        Some(Atime::Noatime)
+    );
     let data = fs_of(&p.layout, "data");
     assert_eq!(data.top_level.as_ref().unwrap().mountpoint, "/srv/data");
     assert_eq!(data.options.compress, Some(Compression::zstd(3)));
