@@ -314,16 +314,13 @@ impl Converter {
                             for (lv, l) in self.attrs(lvs, &format!("lvm_vg.{vg}.lvs"))?.clone() {
                                 let lm = self.attrs(&l, &format!("lvm_vg.{vg}.lvs.{lv}"))?.clone();
                                 if let Some(c) = lm.get("content") {
-                                    let content =
-                                        self.content(c, &format!("lvm_vg.{vg}.lvs.{lv}"))?;
-                                    disks.push(Disk {
-                                        name: format!("{vg}/{lv}"),
-                                        kind: DiskKind::LvmLv,
-                                        device: format!("/dev/{vg}/{lv}"),
-                                        class: None,
-                                        content: DiskContent::Whole { content },
-                                        why: Some(self.source(&l)),
-                                    });
+                                    disks.push(self.volume(
+                                        &format!("{vg}/{lv}"),
+                                        DiskKind::LvmLv,
+                                        format!("/dev/{vg}/{lv}"),
+                                        &l,
+                                        c,
+                                    )?);
                                 }
                             }
                         }
@@ -333,15 +330,13 @@ impl Converter {
                     for (name, md) in self.attrs(node, "disko.devices.mdadm")?.clone() {
                         let mm = self.attrs(&md, &format!("mdadm.{name}"))?.clone();
                         if let Some(c) = mm.get("content") {
-                            let content = self.content(c, &format!("mdadm.{name}"))?;
-                            disks.push(Disk {
-                                name: name.clone(),
-                                kind: DiskKind::Mdadm,
-                                device: format!("/dev/md/{name}"),
-                                class: None,
-                                content: DiskContent::Whole { content },
-                                why: Some(self.source(&md)),
-                            });
+                            disks.push(self.volume(
+                                &name,
+                                DiskKind::Mdadm,
+                                format!("/dev/md/{name}"),
+                                &md,
+                                c,
+                            )?);
                         }
                     }
                 }
@@ -380,6 +375,31 @@ impl Converter {
             disks,
             nodev,
             system: SystemSettings::default(),
+        })
+    }
+
+    /// An LVM volume or md array holding content, as a [`Disk`] of its kind.
+    fn volume(
+        &mut self,
+        name: &str,
+        kind: DiskKind,
+        device: String,
+        node: &Node,
+        content: &Node,
+    ) -> C<Disk> {
+        let what = match kind {
+            DiskKind::LvmLv => format!("lvm_vg.{}", name.replacen('/', ".lvs.", 1)),
+            _ => format!("mdadm.{name}"),
+        };
+        Ok(Disk {
+            name: name.to_string(),
+            kind,
+            device,
+            class: None,
+            content: DiskContent::Whole {
+                content: self.content(content, &what)?,
+            },
+            why: Some(self.source(node)),
         })
     }
 
