@@ -7,11 +7,17 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need:
 #   nix-bin       nix-instantiate --parse on every generated file, --nix-eval
-#   btrfs-progs   mkfs.btrfs and btrfs for the root tests (collect on a loop-mounted btrfs)
-#   e2fsprogs     chattr/lsattr
-#   util-linux    losetup, mount, findmnt
+#   btrfs-progs   mkfs.btrfs and btrfs for the root tests (harness builds, collect)
+#   e2fsprogs     chattr/lsattr, mkfs.ext4 (baseline layouts, safety tests)
+#   xfsprogs      mkfs.xfs (baseline layouts)
+#   util-linux    losetup, findmnt, blkid, wipefs, partx, lsblk, swapon
+#   mount         mount, umount
+#   parted        partition tables in the spare-device safety tests
+#   dmsetup       device-mapper holders in the safety tests (skipped without dm in the kernel)
+#   fio           every workload the harness replays
 #   sysstat       iostat, sampled by collect
-packages=(nix-bin btrfs-progs e2fsprogs util-linux sysstat)
+#   libclang-dev  bindgen, which the loopdev-3 crate runs at build time
+packages=(nix-bin btrfs-progs e2fsprogs xfsprogs util-linux mount parted dmsetup fio sysstat libclang-dev)
 
 missing=()
 for p in "${packages[@]}"; do

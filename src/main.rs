@@ -36,6 +36,10 @@ enum Command {
     Show(commands::show::ShowArgs),
     /// Gather metrics from this host into a bundle for `diagnose --bundle`.
     Collect(commands::collect::CollectArgs),
+    /// Build candidate layouts on real btrfs and measure them under workloads (root).
+    Calibrate(commands::calibrate::CalibrateArgs),
+    /// Release loop devices, mounts and files that an interrupted calibration left (root).
+    Cleanup(commands::calibrate::CleanupArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Tools(a) => commands::tools::run(a),
         Command::Show(a) => commands::show::run(a),
         Command::Collect(a) => commands::collect::run_collect(a),
+        Command::Calibrate(a) => commands::calibrate::run(a),
+        Command::Cleanup(a) => commands::calibrate::run_cleanup(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

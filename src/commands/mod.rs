@@ -1,5 +1,6 @@
 //! One file per subcommand; each calls into the library.
 
+pub mod calibrate;
 pub mod collect;
 pub mod plan;
 pub mod show;

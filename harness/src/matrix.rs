@@ -1,0 +1,462 @@
+//! Matrix files: the candidate layouts and workloads a calibration runs, and how often.
+//!
+//! ```toml
+//! name = "default"
+//! description = "the layouts the recommender chooses between"
+//! size = "4G"                   # loop device size
+//!
+//! [runs]                        # replication: fresh mkfs per run, interleaved
+//! min = 5
+//! max = 12
+//! cv_target = 0.05
+//!
+//! [quick]                       # --quick (CI): fewer, shorter runs on a smaller device
+//! min = 2
+//! max = 2
+//! size = "1G"
+//!
+//! [[layout]]
+//! name = "nocow"
+//! kind = "btrfs"                # btrfs | ext4 | xfs | raw | example | disko
+//! compress = "zstd:1"           # filesystem-wide compress= ("none": off)
+//! nocow = true                  # NOCOW on the target subvolume
+//! property = "zstd"             # compression property on the target subvolume
+//! autodefrag = false
+//! commit = 30
+//! atime = "noatime"             # noatime | relatime | strictatime
+//! discard = "async"             # async | sync | none; unset: nodiscard on loop devices
+//! # kind = "example": example = "workstation", target = "/var/lib/postgresql"
+//! # kind = "disko":   disko = "hosts/lab/disko.nix", target = "/srv"
+//!
+//! [[workload]]
+//! fio = "randwrite-4k-fsync"    # a job of the fio library (workloads/fio/)
+//! ```
+
+use crate::error::HarnessError;
+use btrtune_advisor::layout::{
+    Atime, BtrfsFilesystem, CompressionProperty, Content, DataPolicy, Disk, DiskContent, DiskKind,
+    FsOptions, Hooks, Layout, MkfsOptions, PlainFilesystem, Purpose, SCHEMA_VERSION, SubvolMount,
+    Subvolume, SystemSettings, VfsOptions, options::Discard,
+};
+use btrtune_advisor::layout::{Bytes, Compression};
+use btrtune_workloads::{Target, Workload};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Replication settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Runs {
+    /// Runs per cell at least.
+    pub min: u32,
+    /// Runs per cell at most.
+    pub max: u32,
+    /// Stop adding runs once the coefficient of variation is below this.
+    #[serde(default = "default_cv")]
+    pub cv_target: f64,
+    /// Device size for these settings.
+    #[serde(default)]
+    pub size: Option<String>,
+}
+
+fn default_cv() -> f64 {
+    0.05
+}
+
+/// A candidate layout.
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutSpec {
+    /// Its name in results.
+    pub name: String,
+    /// `btrfs`, `ext4`, `xfs`, `raw`, `example`, `disko`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// Filesystem-wide compression.
+    #[serde(default)]
+    pub compress: Option<String>,
+    /// NOCOW on the target subvolume.
+    #[serde(default)]
+    pub nocow: bool,
+    /// Compression property on the target subvolume.
+    #[serde(default)]
+    pub property: Option<String>,
+    /// `autodefrag`.
+    #[serde(default)]
+    pub autodefrag: bool,
+    /// `commit=`.
+    #[serde(default)]
+    pub commit: Option<u32>,
+    /// Access-time mode of every mount.
+    #[serde(default)]
+    pub atime: Option<String>,
+    /// Discard mode.
+    #[serde(default)]
+    pub discard: Option<String>,
+    /// A bundled example toolstack (kind `example`).
+    #[serde(default)]
+    pub example: Option<String>,
+    /// A disko.nix (kind `disko`), relative to the matrix file.
+    #[serde(default)]
+    pub disko: Option<String>,
+    /// Where the workloads run (default `/data`).
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+fn default_kind() -> String {
+    "btrfs".into()
+}
+
+/// A workload of the matrix.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// A fio library job.
+    pub fio: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    size: Option<String>,
+    runs: Runs,
+    #[serde(default)]
+    quick: Option<Runs>,
+    #[serde(rename = "layout")]
+    layouts: Vec<LayoutSpec>,
+    #[serde(rename = "workload")]
+    workloads: Vec<WorkloadSpec>,
+}
+
+/// A parsed matrix.
+#[derive(Clone, Debug)]
+pub struct Matrix {
+    /// Name.
+    pub name: String,
+    /// One line.
+    pub description: Option<String>,
+    /// Device size.
+    pub size: u64,
+    /// Replication.
+    pub runs: Runs,
+    /// Quick replication.
+    pub quick: Runs,
+    /// Candidates, with their built layouts.
+    pub layouts: Vec<(LayoutSpec, Layout)>,
+    /// Workloads.
+    pub workloads: Vec<WorkloadSpec>,
+}
+
+fn size(s: &str, origin: &str) -> Result<u64, HarnessError> {
+    s.parse::<Bytes>()
+        .map(|b| b.0)
+        .map_err(|e| HarnessError::Input {
+            path: origin.into(),
+            line: 0,
+            message: format!("size: {e}"),
+        })
+}
+
+impl Matrix {
+    /// Reads a matrix file.
+    pub fn read(path: &Path) -> Result<Matrix, HarnessError> {
+        let text = std::fs::read_to_string(path).map_err(|e| HarnessError::io(path, e))?;
+        Self::parse(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// Parses matrix text (`dir` resolves relative `disko` paths).
+    pub fn parse(text: &str, origin: &str, dir: Option<&Path>) -> Result<Matrix, HarnessError> {
+        let raw: RawMatrix = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            HarnessError::Input {
+                path: origin.into(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let bad = |m: String| HarnessError::Input {
+            path: origin.into(),
+            line: 0,
+            message: m,
+        };
+        if raw.layouts.is_empty() || raw.workloads.is_empty() {
+            return Err(bad(
+                "a matrix needs at least one [[layout]] and one [[workload]]".into(),
+            ));
+        }
+        if raw.runs.min == 0 || raw.runs.max < raw.runs.min {
+            return Err(bad(format!(
+                "[runs]: need 1 <= min <= max (min {}, max {})",
+                raw.runs.min, raw.runs.max
+            )));
+        }
+        let full_size = size(raw.size.as_deref().unwrap_or("4G"), origin)?;
+        let quick = raw.quick.unwrap_or(Runs {
+            min: 2,
+            max: 2,
+            cv_target: raw.runs.cv_target,
+            size: Some("1G".into()),
+        });
+        let mut layouts = Vec::new();
+        let mut names = std::collections::BTreeSet::new();
+        for l in raw.layouts {
+            if !names.insert(l.name.clone()) {
+                return Err(bad(format!("layout `{}` is defined twice", l.name)));
+            }
+            let built = candidate(&l, dir).map_err(|e| bad(format!("layout `{}`: {e}", l.name)))?;
+            layouts.push((l, built));
+        }
+        Ok(Matrix {
+            name: raw.name,
+            description: raw.description,
+            size: full_size,
+            quick,
+            runs: raw.runs,
+            layouts,
+            workloads: raw.workloads,
+        })
+    }
+
+    /// The device size for these settings.
+    pub fn size_for(&self, quick: bool) -> Result<u64, HarnessError> {
+        match (quick, &self.quick.size) {
+            (true, Some(s)) => size(s, &self.name),
+            _ => Ok(self.size),
+        }
+    }
+}
+
+/// The mount point a candidate's workloads run in.
+pub fn target_of(spec: &LayoutSpec) -> Target {
+    if spec.kind == "raw" {
+        Target::Device
+    } else {
+        Target::Mount {
+            mountpoint: spec.target.clone().unwrap_or_else(|| "/data".into()),
+        }
+    }
+}
+
+fn atime(s: Option<&str>) -> Result<Option<Atime>, String> {
+    Ok(match s {
+        None | Some("noatime") => Some(Atime::Noatime),
+        Some("relatime") => Some(Atime::Relatime),
+        Some("strictatime") => Some(Atime::Strictatime),
+        Some(o) => {
+            return Err(format!(
+                "atime `{o}`: expected noatime, relatime or strictatime"
+            ));
+        }
+    })
+}
+
+fn whole(content: Content) -> Layout {
+    Layout {
+        schema_version: SCHEMA_VERSION,
+        disks: vec![Disk {
+            name: "bench".into(),
+            kind: DiskKind::Disk,
+            device: "/dev/loop-under-test".into(),
+            class: None,
+            content: DiskContent::Whole { content },
+            why: None,
+        }],
+        nodev: vec![],
+        system: SystemSettings::default(),
+    }
+}
+
+/// The Layout of a candidate.
+pub fn candidate(spec: &LayoutSpec, dir: Option<&Path>) -> Result<Layout, String> {
+    let vfs = VfsOptions {
+        atime: atime(spec.atime.as_deref())?,
+        ..VfsOptions::default()
+    };
+    match spec.kind.as_str() {
+        "btrfs" => {
+            let compress = match spec.compress.as_deref() {
+                None | Some("none" | "no") => None,
+                Some(c) => Compression::parse(c)?,
+            };
+            let discard = match spec.discard.as_deref() {
+                None => None,
+                Some("async") => Some(Discard::Async),
+                Some("sync") => Some(Discard::Sync),
+                Some("none") => Some(Discard::Off),
+                Some(o) => return Err(format!("discard `{o}`: expected async, sync or none")),
+            };
+            let property = match spec.property.as_deref() {
+                None => None,
+                Some("zstd") => Some(CompressionProperty::Zstd),
+                Some("lzo") => Some(CompressionProperty::Lzo),
+                Some("zlib") => Some(CompressionProperty::Zlib),
+                Some("none") => Some(CompressionProperty::None),
+                Some(o) => return Err(format!("property `{o}`: expected zstd, lzo, zlib or none")),
+            };
+            let target = spec.target.clone().unwrap_or_else(|| "/data".into());
+            let mut data = DataPolicy::new(Purpose::Other);
+            data.nocow = spec.nocow;
+            data.compression = property;
+            let mount = |mp: &str| SubvolMount {
+                mountpoint: mp.into(),
+                vfs: vfs.clone(),
+                fs_override: None,
+            };
+            Ok(whole(Content::Btrfs(BtrfsFilesystem {
+                mkfs: MkfsOptions::default(),
+                options: FsOptions {
+                    compress,
+                    autodefrag: spec.autodefrag,
+                    commit: spec.commit,
+                    discard,
+                    ..FsOptions::default()
+                },
+                top_level: None,
+                subvolumes: vec![
+                    Subvolume {
+                        name: "@data".into(),
+                        mount: Some(mount(&target)),
+                        data,
+                        swapfiles: vec![],
+                        extra_args: vec![],
+                    },
+                    Subvolume {
+                        name: "@root".into(),
+                        mount: Some(mount("/")),
+                        data: DataPolicy::new(Purpose::System),
+                        swapfiles: vec![],
+                        extra_args: vec![],
+                    },
+                ],
+                home_subvolumes: vec![],
+                hooks: Hooks::default(),
+                why: Default::default(),
+            })))
+        }
+        "ext4" | "xfs" => Ok(whole(Content::Filesystem(PlainFilesystem {
+            format: spec.kind.clone(),
+            mountpoint: Some(spec.target.clone().unwrap_or_else(|| "/data".into())),
+            mount_options: vfs.to_mount_options(),
+            extra_args: vec![],
+        }))),
+        "raw" => Ok(whole(Content::Other {
+            disko_type: "raw".into(),
+        })),
+        "example" => {
+            let name = spec
+                .example
+                .as_deref()
+                .ok_or("kind `example` needs `example = NAME`")?;
+            let ts =
+                btrtune_advisor::toolstack::Toolstack::example(name).map_err(|e| e.to_string())?;
+            let db = btrtune_advisor::profiles::ToolDb::bundled().map_err(|e| e.to_string())?;
+            let p = btrtune_advisor::plan::plan(&ts, &db, None, None).map_err(|e| e.to_string())?;
+            need_target(&p.layout, spec)?;
+            Ok(p.layout)
+        }
+        "disko" => {
+            let f = spec
+                .disko
+                .as_deref()
+                .ok_or("kind `disko` needs `disko = PATH`")?;
+            let path: PathBuf = dir.map_or_else(|| PathBuf::from(f), |d| d.join(f));
+            let parsed = btrtune_advisor::disko::parse::parse_file(&path, &Default::default())
+                .map_err(|e| e.to_string())?;
+            need_target(&parsed.layout, spec)?;
+            Ok(parsed.layout)
+        }
+        o => Err(format!(
+            "kind `{o}`: expected btrfs, ext4, xfs, raw, example or disko"
+        )),
+    }
+}
+
+fn need_target(l: &Layout, spec: &LayoutSpec) -> Result<(), String> {
+    let t = spec
+        .target
+        .as_deref()
+        .ok_or("needs `target = MOUNTPOINT` (where workloads run)")?;
+    if l.mountpoints().iter().any(|(m, _)| m == t) {
+        Ok(())
+    } else {
+        Err(format!("the layout mounts nothing at {t}"))
+    }
+}
+
+/// A cell: one candidate with one workload.
+pub struct Cell {
+    /// Stable identifier.
+    pub id: String,
+    /// The candidate's name.
+    pub layout_name: String,
+    /// Its layout.
+    pub layout: Layout,
+    /// The workload.
+    pub workload: Box<dyn Workload>,
+}
+
+impl std::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cell")
+            .field("id", &self.id)
+            .field("layout", &self.layout_name)
+            .field("workload", &self.workload.name())
+            .finish()
+    }
+}
+
+/// Makes the workload of a spec, running at `target`.
+pub fn workload(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, HarnessError> {
+    use btrtune_workloads::fio::FioWorkload;
+    let w = match target {
+        Target::Mount { mountpoint } => FioWorkload::mount(&spec.fio, mountpoint),
+        Target::Device => FioWorkload::device(&spec.fio),
+    }
+    .map_err(|e| HarnessError::Input {
+        path: "matrix".into(),
+        line: 0,
+        message: format!("workload `{}`: {e}", spec.fio),
+    })?;
+    Ok(Box::new(w))
+}
+
+impl Matrix {
+    /// The cells, workloads outer and candidates inner, so that consecutive runs alternate
+    /// between candidates (A B A B). Raw candidates get only the workloads that can run on
+    /// a device, and file workloads skip the raw candidate.
+    pub fn cells(&self, quick: bool) -> Result<Vec<Cell>, HarnessError> {
+        let mut out = Vec::new();
+        for w in &self.workloads {
+            for (spec, layout) in &self.layouts {
+                let target = target_of(spec);
+                let work = match workload(w, target.clone()) {
+                    Ok(work) => work,
+                    // A job that cannot run on this kind of target is not a cell.
+                    Err(_) if target == Target::Device => continue,
+                    Err(e) => return Err(e),
+                };
+                let id = crate::record::cell_id(&serde_json::json!({
+                    "layout": layout.without_reasons(),
+                    "workload": work.name(),
+                    "params": work.params(),
+                    "target": target,
+                    "quick": quick,
+                }));
+                out.push(Cell {
+                    id,
+                    layout_name: spec.name.clone(),
+                    layout: layout.clone(),
+                    workload: work,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,315 @@
+//! The state file: what this harness process holds right now (backing files, loop devices,
+//! mounts, work directories), so that `btrtune cleanup` can release what a killed run left
+//! behind and nothing else.
+//!
+//! One file per process, `<state dir>/<pid>.json` (default `/run/btrtune`, a tmpfs that is
+//! empty after a reboot, like the loop devices and mounts it lists). It is rewritten
+//! atomically on every change, and removed when the process releases everything.
+
+use crate::error::HarnessError;
+use crate::sys;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Prefix of every backing file and work directory the harness makes.
+pub const PREFIX: &str = "btrtune-";
+
+/// The state directory (`BTRTUNE_STATE_DIR`, default `/run/btrtune`).
+pub fn dir() -> PathBuf {
+    std::env::var_os("BTRTUNE_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/btrtune"))
+}
+
+/// A loop device and the backing file it was attached to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopEntry {
+    /// `/dev/loopN`.
+    pub device: PathBuf,
+    /// Its backing file.
+    pub backing: PathBuf,
+}
+
+/// What one process holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holdings {
+    /// The process.
+    pub pid: u32,
+    /// Work directories made (removed when empty).
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Backing files made.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// Loop devices attached.
+    #[serde(default)]
+    pub loops: Vec<LoopEntry>,
+    /// Mount points mounted (in mount order).
+    #[serde(default)]
+    pub mounts: Vec<PathBuf>,
+    /// Whether the mounts are in a private mount namespace (they die with the process).
+    #[serde(default)]
+    pub private_namespace: bool,
+}
+
+impl Holdings {
+    fn is_empty(&self) -> bool {
+        self.dirs.is_empty()
+            && self.files.is_empty()
+            && self.loops.is_empty()
+            && self.mounts.is_empty()
+    }
+}
+
+/// This process's state file.
+#[derive(Debug)]
+pub struct State {
+    path: PathBuf,
+    held: Mutex<Holdings>,
+}
+
+impl State {
+    /// This process's state file (in [`dir`]): one per process, shared by every caller.
+    pub fn open() -> Result<Arc<State>, HarnessError> {
+        static STATE: std::sync::OnceLock<Arc<State>> = std::sync::OnceLock::new();
+        if let Some(s) = STATE.get() {
+            return Ok(s.clone());
+        }
+        let s = Self::open_in(&dir())?;
+        Ok(STATE.get_or_init(|| s).clone())
+    }
+
+    /// Opens this process's state file in `dir`.
+    pub fn open_in(dir: &Path) -> Result<Arc<State>, HarnessError> {
+        std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
+        let pid = std::process::id();
+        Ok(Arc::new(State {
+            path: dir.join(format!("{pid}.json")),
+            held: Mutex::new(Holdings {
+                pid,
+                ..Holdings::default()
+            }),
+        }))
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Holdings)) {
+        let mut h = match self.held.lock() {
+            Ok(h) => h,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut h);
+        let result = if h.is_empty() {
+            match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            write_atomic(
+                &self.path,
+                &serde_json::to_string_pretty(&*h).unwrap_or_default(),
+            )
+        };
+        if let Err(e) = result {
+            eprintln!(
+                "btrtune: cannot update the state file {}: {e} (`btrtune cleanup` may miss what this run holds)",
+                self.path.display()
+            );
+        }
+    }
+
+    /// Records a work directory.
+    pub fn add_dir(&self, p: &Path) {
+        self.update(|h| h.dirs.push(p.to_path_buf()));
+    }
+    /// Forgets a work directory.
+    pub fn remove_dir(&self, p: &Path) {
+        self.update(|h| h.dirs.retain(|x| x != p));
+    }
+    /// Records a backing file.
+    pub fn add_file(&self, p: &Path) {
+        self.update(|h| h.files.push(p.to_path_buf()));
+    }
+    /// Forgets a backing file.
+    pub fn remove_file(&self, p: &Path) {
+        self.update(|h| h.files.retain(|x| x != p));
+    }
+    /// Records a loop device.
+    pub fn add_loop(&self, device: &Path, backing: &Path) {
+        self.update(|h| {
+            h.loops.push(LoopEntry {
+                device: device.to_path_buf(),
+                backing: backing.to_path_buf(),
+            })
+        });
+    }
+    /// Forgets a loop device.
+    pub fn remove_loop(&self, device: &Path) {
+        self.update(|h| h.loops.retain(|l| l.device != device));
+    }
+    /// Records a mount.
+    pub fn add_mount(&self, p: &Path) {
+        self.update(|h| h.mounts.push(p.to_path_buf()));
+    }
+    /// Forgets a mount.
+    pub fn remove_mount(&self, p: &Path) {
+        self.update(|h| {
+            if let Some(i) = h.mounts.iter().rposition(|x| x == p) {
+                h.mounts.remove(i);
+            }
+        });
+    }
+    /// Records that this process's mounts live in a private namespace.
+    pub fn set_private_namespace(&self) {
+        self.update(|h| h.private_namespace = true);
+    }
+    /// What is held now.
+    pub fn holdings(&self) -> Holdings {
+        match self.held.lock() {
+            Ok(h) => h.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// What `cleanup` did.
+#[derive(Debug, Default, Serialize)]
+pub struct CleanupReport {
+    /// Mounts unmounted.
+    pub unmounted: Vec<PathBuf>,
+    /// Loop devices detached.
+    pub detached: Vec<PathBuf>,
+    /// Files and directories removed.
+    pub removed: Vec<PathBuf>,
+    /// State files of processes still running, left alone.
+    pub skipped_live: Vec<u32>,
+    /// What could not be done, and why.
+    pub problems: Vec<String>,
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(p) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks existence; EPERM still means it exists.
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// Releases what harness processes that are no longer running left behind, as listed in
+/// their state files in `dir`: unmounts their mounts, detaches their loop devices (only if
+/// still attached to the same backing file), removes their backing files and empty work
+/// directories. Live processes' files are left alone.
+pub fn cleanup(dir: &Path) -> Result<CleanupReport, HarnessError> {
+    let mut report = CleanupReport::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(HarnessError::io(dir, e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for f in files {
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                report.problems.push(format!("{}: {e}", f.display()));
+                continue;
+            }
+        };
+        let h: Holdings = match serde_json::from_str(&text) {
+            Ok(h) => h,
+            Err(e) => {
+                report.problems.push(format!(
+                    "{}: not a btrtune state file ({e}); left alone",
+                    f.display()
+                ));
+                continue;
+            }
+        };
+        if h.pid != std::process::id() && alive(h.pid) {
+            report.skipped_live.push(h.pid);
+            continue;
+        }
+        release(&h, &mut report);
+        if report.problems.is_empty() {
+            let _ = std::fs::remove_file(&f);
+        }
+    }
+    Ok(report)
+}
+
+fn release(h: &Holdings, report: &mut CleanupReport) {
+    let mounted = sys::mount::mounted_targets();
+    for m in h.mounts.iter().rev() {
+        if mounted.contains(m) {
+            match sys::mount::unmount(m) {
+                Ok(()) => report.unmounted.push(m.clone()),
+                Err(e) => report
+                    .problems
+                    .push(format!("unmount {}: {e}", m.display())),
+            }
+        }
+    }
+    for l in &h.loops {
+        match sys::loopdev::backing_file(&l.device) {
+            Some(b) if b == l.backing => match sys::loopdev::detach(&l.device) {
+                Ok(()) => report.detached.push(l.device.clone()),
+                Err(e) => report
+                    .problems
+                    .push(format!("detach {}: {e}", l.device.display())),
+            },
+            // Detached already (autoclear), or reused by someone else: not ours any more.
+            _ => {}
+        }
+    }
+    for f in &h.files {
+        let ours = f
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(PREFIX));
+        if ours && f.exists() {
+            if sys::loopdev::attached_to(f) {
+                report.problems.push(format!(
+                    "{} is still the backing file of a loop device: not removed",
+                    f.display()
+                ));
+                continue;
+            }
+            match std::fs::remove_file(f) {
+                Ok(()) => report.removed.push(f.clone()),
+                Err(e) => report.problems.push(format!("remove {}: {e}", f.display())),
+            }
+        }
+    }
+    for d in h.dirs.iter().rev() {
+        if d.exists() && remove_empty_tree(d).is_ok() {
+            report.removed.push(d.clone());
+        }
+    }
+}
+
+/// Removes a directory tree that holds only empty directories (mount points).
+pub fn remove_empty_tree(d: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(d)? {
+        let p = e?.path();
+        if p.is_dir() && !p.is_symlink() {
+            remove_empty_tree(&p)?;
+        }
+    }
+    std::fs::remove_dir(d)
+}
