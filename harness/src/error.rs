@@ -61,7 +61,7 @@ pub enum HarnessError {
         source: btrtune_workloads::WorkloadError,
     },
     /// A matrix or results file is malformed.
-    #[error("{path}:{line}: {message}")]
+    #[error("{path}{}: {message}", if *line > 0 { format!(":{line}") } else { String::new() })]
     Input {
         /// The file.
         path: String,

@@ -152,12 +152,12 @@ pub struct Matrix {
     pub workloads: Vec<WorkloadSpec>,
 }
 
-fn size(s: &str, origin: &str) -> Result<u64, HarnessError> {
+fn size(s: &str, origin: &str, line: usize) -> Result<u64, HarnessError> {
     s.parse::<Bytes>()
         .map(|b| b.0)
         .map_err(|e| HarnessError::Input {
             path: origin.into(),
-            line: 0,
+            line,
             message: format!("size: {e}"),
         })
 }
@@ -181,23 +181,60 @@ impl Matrix {
                 message: e.message().trim().to_string(),
             }
         })?;
-        let bad = |m: String| HarnessError::Input {
+        let bad = |line: usize, m: String| HarnessError::Input {
             path: origin.into(),
-            line: 0,
+            line,
             message: m,
         };
         if raw.layouts.is_empty() || raw.workloads.is_empty() {
             return Err(bad(
+                0,
                 "a matrix needs at least one [[layout]] and one [[workload]]".into(),
             ));
         }
-        if raw.runs.min == 0 || raw.runs.max < raw.runs.min {
-            return Err(bad(format!(
-                "[runs]: need 1 <= min <= max (min {}, max {})",
-                raw.runs.min, raw.runs.max
-            )));
+        for (table, runs) in [("runs", Some(&raw.runs)), ("quick", raw.quick.as_ref())] {
+            let Some(r) = runs else { continue };
+            if r.min == 0 || r.max < r.min || r.cv_target.is_nan() || r.cv_target <= 0.0 {
+                return Err(bad(
+                    line_of(text, |l| l == format!("[{table}]")),
+                    format!(
+                        "[{table}]: need 1 <= min <= max and cv_target > 0 (min {}, max {}, \
+                         cv_target {})",
+                        r.min, r.max, r.cv_target
+                    ),
+                ));
+            }
         }
-        let full_size = size(raw.size.as_deref().unwrap_or("4G"), origin)?;
+        for w in &raw.workloads {
+            if btrtune_workloads::fio::job::job(&w.fio).is_none() {
+                return Err(bad(
+                    line_of(text, |l| {
+                        l.starts_with("fio") && l.contains(&format!("\"{}\"", w.fio))
+                    }),
+                    format!(
+                        "unknown fio job `{}`; the library has: {}",
+                        w.fio,
+                        btrtune_workloads::fio::job::names()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        let full_size = size(
+            raw.size.as_deref().unwrap_or("4G"),
+            origin,
+            line_of(text, |l| l.starts_with("size")),
+        )?;
+        if let Some(q) = raw.quick.as_ref().and_then(|q| q.size.as_deref()) {
+            let at = text
+                .lines()
+                .enumerate()
+                .skip_while(|(_, l)| l.trim() != "[quick]")
+                .find(|(_, l)| l.trim().starts_with("size"))
+                .map_or(0, |(i, _)| i + 1);
+            size(q, origin, at)?;
+        }
         let quick = raw.quick.unwrap_or(Runs {
             min: 2,
             max: 2,
@@ -207,10 +244,23 @@ impl Matrix {
         let mut layouts = Vec::new();
         let mut names = std::collections::BTreeSet::new();
         for l in raw.layouts {
+            let line = line_of(text, |t| {
+                t.starts_with("name") && t.contains(&format!("\"{}\"", l.name))
+            });
             if !names.insert(l.name.clone()) {
-                return Err(bad(format!("layout `{}` is defined twice", l.name)));
+                let second = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, t)| {
+                        let t = t.trim();
+                        t.starts_with("name") && t.contains(&format!("\"{}\"", l.name))
+                    })
+                    .nth(1)
+                    .map_or(line, |(i, _)| i + 1);
+                return Err(bad(second, format!("layout `{}` is defined twice", l.name)));
             }
-            let built = candidate(&l, dir).map_err(|e| bad(format!("layout `{}`: {e}", l.name)))?;
+            let built =
+                candidate(&l, dir).map_err(|e| bad(line, format!("layout `{}`: {e}", l.name)))?;
             layouts.push((l, built));
         }
         Ok(Matrix {
@@ -227,10 +277,17 @@ impl Matrix {
     /// The device size for these settings.
     pub fn size_for(&self, quick: bool) -> Result<u64, HarnessError> {
         match (quick, &self.quick.size) {
-            (true, Some(s)) => size(s, &self.name),
+            (true, Some(s)) => size(s, &self.name, 0),
             _ => Ok(self.size),
         }
     }
+}
+
+/// The 1-based number of the first line whose trimmed text satisfies `pred` (0: none).
+fn line_of(text: &str, pred: impl Fn(&str) -> bool) -> usize {
+    text.lines()
+        .position(|l| pred(l.trim()))
+        .map_or(0, |i| i + 1)
 }
 
 /// The mount point a candidate's workloads run in.
@@ -458,5 +515,106 @@ impl Matrix {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"name = "t"
+size = "2G"
+[runs]
+min = 2
+max = 4
+[quick]
+min = 1
+max = 1
+size = "512M"
+[[layout]]
+name = "cow"
+[[layout]]
+name = "raw"
+kind = "raw"
+[[workload]]
+fio = "randwrite-4k-fsync"
+[[workload]]
+fio = "smallfile-create"
+"#;
+
+    fn err(text: &str) -> String {
+        Matrix::parse(text, "m.toml", None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_bundled_matrices_parse() {
+        for name in ["default", "raw", "quick"] {
+            let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../profiles/matrix/{name}.toml"));
+            let m = Matrix::read(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!m.cells(false).unwrap().is_empty(), "{name}");
+            assert!(
+                m.size_for(true).unwrap() <= m.size_for(false).unwrap(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn cells_alternate_candidates_and_skip_file_jobs_on_the_raw_device() {
+        let m = Matrix::parse(OK, "m.toml", None).unwrap();
+        assert_eq!(m.size, 2 << 30);
+        assert_eq!(m.size_for(true).unwrap(), 512 << 20);
+        let cells = m.cells(false).unwrap();
+        let names: Vec<(&str, &str)> = cells
+            .iter()
+            .map(|c| (c.layout_name.as_str(), c.workload.name()))
+            .collect();
+        // smallfile-create needs a filesystem: no raw cell for it.
+        assert_eq!(
+            names,
+            [
+                ("cow", "fio-randwrite-4k-fsync"),
+                ("raw", "fio-randwrite-4k-fsync"),
+                ("cow", "fio-smallfile-create"),
+            ]
+        );
+        // Identities are stable and differ between quick and full runs.
+        let again = m.cells(false).unwrap();
+        assert_eq!(cells[0].id, again[0].id);
+        assert_ne!(cells[0].id, m.cells(true).unwrap()[0].id);
+        assert_ne!(cells[0].id, cells[1].id);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = err(&OK.replace("fio = \"smallfile-create\"", "fio = \"smallfile\""));
+        assert!(
+            e.starts_with("m.toml:18: unknown fio job `smallfile`"),
+            "{e}"
+        );
+        let e = err(&OK.replace(
+            "name = \"raw\"\nkind = \"raw\"",
+            "name = \"raw\"\nkind = \"zfs\"",
+        ));
+        assert!(e.starts_with("m.toml:13: layout `raw`: kind `zfs`"), "{e}");
+        let e = err(&OK.replace("max = 4", "max = 1"));
+        assert!(
+            e.starts_with("m.toml:3: [runs]: need 1 <= min <= max"),
+            "{e}"
+        );
+        let e = err(&OK.replace("size = \"512M\"", "size = \"lots\""));
+        assert!(e.starts_with("m.toml:9: size:"), "{e}");
+        let e = err(&OK.replace("name = \"raw\"", "name = \"cow\""));
+        assert!(
+            e.starts_with("m.toml:13: layout `cow` is defined twice"),
+            "{e}"
+        );
+        let e = err(&OK.replace("min = 2", "mn = 2"));
+        assert!(e.starts_with("m.toml:4:") && e.contains("mn"), "{e}");
+        let e = err("name = \"t\"\n[runs]\nmin = 1\nmax = 1\n[[layout]]\nname = \"a\"\n");
+        assert!(e.contains("workload"), "{e}");
+        let e = err(&OK.replace("name = \"cow\"", "name = \"cow\"\ncompress = \"brotli\""));
+        assert!(e.starts_with("m.toml:11: layout `cow`:"), "{e}");
     }
 }

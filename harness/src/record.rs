@@ -244,3 +244,131 @@ pub fn cell_id(parts: &serde_json::Value) -> String {
     }
     format!("{h:016x}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::{LayoutSpec, candidate};
+
+    fn record(cell: &str, run: u32) -> RunRecord {
+        let spec = LayoutSpec {
+            name: "cow".into(),
+            kind: "btrfs".into(),
+            ..LayoutSpec::default()
+        };
+        RunRecord {
+            schema_version: SCHEMA_VERSION,
+            cell: cell.into(),
+            matrix: "t".into(),
+            layout_name: "cow".into(),
+            run,
+            quick: true,
+            started_unix: 1,
+            host: Host {
+                hostname: "h".into(),
+                kernel: "6.18".into(),
+                btrfs_progs: "btrfs-progs v6.2".into(),
+                fio: "fio-3.33".into(),
+                cpu: "cpu".into(),
+                cpus: 2,
+            },
+            device: DeviceUnderTest {
+                class: DeviceClass::Virtio,
+                kind: "loop".into(),
+                loop_dio: Some(true),
+                backing_fs: Some("ext4".into()),
+                size_bytes: 1 << 30,
+            },
+            layout: candidate(&spec, None).unwrap(),
+            workload: WorkloadRef {
+                name: "fio-randwrite-4k-fsync".into(),
+                params: serde_json::json!({"bs": 4096}),
+                target: Target::Mount {
+                    mountpoint: "/data".into(),
+                },
+            },
+            measurement: Measurement {
+                primary: "iops".into(),
+                value: 1000.0 + f64::from(run),
+                runtime_s: 3.0,
+                ..Measurement::default()
+            },
+            fs: FsFacts::default(),
+            timings: Timings::default(),
+        }
+    }
+
+    #[test]
+    fn appended_records_read_back_and_count_per_cell() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/r.jsonl");
+        let mut r = Results::open(&p).unwrap();
+        assert!(r.existing.is_empty() && r.repaired.is_none());
+        r.append(&record("a", 1)).unwrap();
+        r.append(&record("a", 2)).unwrap();
+        r.append(&record("b", 1)).unwrap();
+        drop(r);
+        let r = Results::open(&p).unwrap();
+        assert_eq!(r.existing.len(), 3);
+        assert_eq!(r.existing[1], record("a", 2));
+        assert_eq!(
+            r.runs_per_cell(),
+            BTreeMap::from([("a".into(), 2), ("b".into(), 1)])
+        );
+        assert_eq!(read(&p).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_and_appending_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let mut r = Results::open(&p).unwrap();
+        r.append(&record("a", 1)).unwrap();
+        drop(r);
+        // A crash in the middle of the second append: half a line, or zeros the file system
+        // had not written yet.
+        let whole = serde_json::to_string(&record("a", 2)).unwrap();
+        for torn in [&whole.as_bytes()[..whole.len() / 2], &[0u8; 100][..]] {
+            let good = std::fs::read(&p).unwrap();
+            let mut bytes = good.clone();
+            bytes.extend_from_slice(torn);
+            std::fs::write(&p, &bytes).unwrap();
+            let mut r = Results::open(&p).unwrap();
+            assert_eq!(r.repaired, Some(torn.len()));
+            assert_eq!(r.existing.len(), 1);
+            assert_eq!(std::fs::read(&p).unwrap(), good);
+            r.append(&record("a", 2)).unwrap();
+            drop(r);
+            assert_eq!(read(&p).unwrap().len(), 2);
+            // Back to one record for the next case.
+            std::fs::write(&p, &good).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_bad_line_is_an_error_naming_it() {
+        let good = serde_json::to_string(&record("a", 1)).unwrap();
+        let text = format!("{good}\n{{\"schema_version\": 1}}\n{good}\n");
+        let e = parse(&text, "r.jsonl").unwrap_err().to_string();
+        assert!(e.starts_with("r.jsonl:2: not a btrtune run record"), "{e}");
+        let newer = good.replacen("\"schema_version\":1", "\"schema_version\":2", 1);
+        let e = parse(&format!("{good}\n\n{newer}\n"), "r.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("r.jsonl:3: record format 2"), "{e}");
+    }
+
+    #[test]
+    fn cell_ids_are_stable_and_distinct() {
+        let a = cell_id(&serde_json::json!({"layout": "a", "quick": true}));
+        assert_eq!(
+            a,
+            cell_id(&serde_json::json!({"quick": true, "layout": "a"}))
+        );
+        assert_ne!(
+            a,
+            cell_id(&serde_json::json!({"layout": "a", "quick": false}))
+        );
+        assert_eq!(a.len(), 16);
+    }
+}

@@ -36,6 +36,7 @@
 //! The checks only read: nothing here writes to any device. They describe a moment; the
 //! caller should open the device with `O_EXCL` itself and keep it open while it works.
 
+use crate::sys::mount::unescape_octal;
 use btrtune_advisor::layout::Bytes;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -1277,31 +1278,6 @@ fn parse_swaps(text: &str) -> Vec<SwapEntry> {
             Some(SwapEntry { path, kind })
         })
         .collect()
-}
-
-/// Undoes the kernel's `\040`-style escapes (space, tab, newline, backslash).
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
-            if let Ok(c) = u8::try_from(v) {
-                out.push(c);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses `blkid -o export` output: `KEY=value` lines, with `\` before special characters.

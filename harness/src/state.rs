@@ -246,8 +246,9 @@ pub fn cleanup(dir: &Path) -> Result<CleanupReport, HarnessError> {
             report.skipped_live.push(h.pid);
             continue;
         }
+        let problems_before = report.problems.len();
         release(&h, &mut report);
-        if report.problems.is_empty() {
+        if report.problems.len() == problems_before {
             let _ = std::fs::remove_file(&f);
         }
     }
@@ -312,4 +313,101 @@ pub fn remove_empty_tree(d: &Path) -> std::io::Result<()> {
         }
     }
     std::fs::remove_dir(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_file_follows_what_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open_in(dir.path()).unwrap();
+        let file = dir.path().join(format!("{}.json", std::process::id()));
+        assert!(!file.exists(), "nothing held, no file");
+        s.add_file(Path::new("/var/tmp/btrtune/btrtune-1-0.img"));
+        s.add_loop(
+            Path::new("/dev/loop7"),
+            Path::new("/var/tmp/btrtune/btrtune-1-0.img"),
+        );
+        s.add_mount(Path::new("/tmp/x/top"));
+        s.add_mount(Path::new("/tmp/x/top"));
+        let h: Holdings = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(h, s.holdings());
+        assert_eq!(h.mounts.len(), 2);
+        s.remove_mount(Path::new("/tmp/x/top"));
+        assert_eq!(s.holdings().mounts.len(), 1);
+        s.remove_mount(Path::new("/tmp/x/top"));
+        s.remove_loop(Path::new("/dev/loop7"));
+        s.remove_file(Path::new("/var/tmp/btrtune/btrtune-1-0.img"));
+        assert!(!file.exists(), "released everything, file gone");
+    }
+
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn cleanup_releases_only_what_dead_processes_listed_as_theirs() {
+        let state = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let ours = work.path().join(format!("{PREFIX}1-0.img"));
+        let not_ours = work.path().join("precious.img");
+        let run_dir = work.path().join(format!("{PREFIX}run"));
+        std::fs::create_dir_all(run_dir.join("root/data")).unwrap();
+        std::fs::write(&ours, b"x").unwrap();
+        std::fs::write(&not_ours, b"x").unwrap();
+        let dead = Holdings {
+            pid: dead_pid(),
+            dirs: vec![run_dir.clone()],
+            files: vec![ours.clone(), not_ours.clone()],
+            ..Holdings::default()
+        };
+        let live = Holdings {
+            pid: 1,
+            files: vec![not_ours.clone()],
+            ..Holdings::default()
+        };
+        let dead_file = state.path().join(format!("{}.json", dead.pid));
+        std::fs::write(&dead_file, serde_json::to_string(&dead).unwrap()).unwrap();
+        std::fs::write(
+            state.path().join("1.json"),
+            serde_json::to_string(&live).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(state.path().join("0-garbage.json"), "{ not json").unwrap();
+        let r = cleanup(state.path()).unwrap();
+        assert!(!ours.exists(), "our backing file removed");
+        assert!(
+            not_ours.exists(),
+            "a file without our prefix is never removed"
+        );
+        assert!(!run_dir.exists(), "empty work tree removed");
+        assert!(
+            !dead_file.exists(),
+            "the dead process's state file is done with"
+        );
+        assert_eq!(r.skipped_live, [1]);
+        assert!(state.path().join("1.json").exists());
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.problems[0].contains("not a btrtune state file"));
+        assert!(state.path().join("0-garbage.json").exists(), "left alone");
+        assert!(r.unmounted.is_empty() && r.detached.is_empty());
+        // A missing state directory is nothing to do.
+        let none = cleanup(&state.path().join("absent")).unwrap();
+        assert!(none.removed.is_empty() && none.problems.is_empty());
+    }
+
+    #[test]
+    fn a_work_tree_with_files_in_it_is_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("run");
+        std::fs::create_dir_all(t.join("root/data")).unwrap();
+        std::fs::write(t.join("root/data/file"), b"user data").unwrap();
+        assert!(remove_empty_tree(&t).is_err());
+        assert!(t.join("root/data/file").exists());
+    }
 }

@@ -145,8 +145,8 @@ pub struct MountInfo {
     pub super_options: Vec<String>,
 }
 
-/// Decodes the octal escapes mountinfo uses for spaces and friends.
-fn unescape(s: &str) -> String {
+/// Undoes the kernel's `\040`-style escapes (space, tab, newline, backslash).
+pub(crate) fn unescape_octal(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -155,13 +155,17 @@ fn unescape(s: &str) -> String {
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
+            let v = b[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+            if let Ok(c) = u8::try_from(v) {
+                out.push(c);
+                i += 4;
+                continue;
+            }
         }
+        out.push(b[i]);
+        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -180,11 +184,11 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
         }
         out.push(MountInfo {
             dev: l[2].to_string(),
-            root: unescape(l[3]),
-            target: unescape(l[4]),
+            root: unescape_octal(l[3]),
+            target: unescape_octal(l[4]),
             mount_options: l[5].split(',').map(String::from).collect(),
             fstype: r[0].to_string(),
-            source: unescape(r[1]),
+            source: unescape_octal(r[1]),
             super_options: r[2].split(',').map(String::from).collect(),
         });
     }
