@@ -311,3 +311,113 @@ fn loop_sigkill_then_cleanup_leaves_nothing() {
         .success()
         .stdout(predicates::str::contains("nothing of btrtune's"));
 }
+
+/// A loop device the test made, standing in for a spare disk the user names.
+fn user_loop(s: &Scratch, name: &str) -> String {
+    let f = s.path(name);
+    std::fs::File::create(&f)
+        .unwrap()
+        .set_len(512 << 20)
+        .unwrap();
+    let out = std::process::Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "losetup: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn spare_args(s: &Scratch, dev: &str, wipe: &str) -> Vec<String> {
+    let mut a = s.args();
+    a.extend(["--device".into(), dev.into(), "--wipe".into(), wipe.into()]);
+    a
+}
+
+fn has_signature(dev: &str) -> bool {
+    // blkid -p exits 0 when it finds a signature, 2 when there is none.
+    let st = std::process::Command::new("blkid")
+        .args(["-p", dev])
+        .output()
+        .unwrap()
+        .status;
+    st.success()
+}
+
+#[test]
+fn loop_spare_device_calibrates_and_is_left_usable() {
+    if !require_root() {
+        return;
+    }
+    let s = Scratch::new();
+    let dev = user_loop(&s, "spare.img");
+    let mut args = spare_args(&s, &dev, &dev);
+    args.extend(["--max-runs".into(), "2".into()]);
+    btrtune().args(&args).assert().success();
+    let r = s.results();
+    assert_eq!(r.len(), 2);
+    assert!(
+        r.iter()
+            .all(|r| r.device.kind == "spare" && r.device.loop_dio.is_none())
+    );
+    assert_eq!(r[0].device.size_bytes, 512 << 20);
+    // The user's device is still there, unmounted, and without our filesystem on it.
+    assert_eq!(
+        s.our_loops().len(),
+        1,
+        "the harness never detaches a user's device"
+    );
+    assert!(s.our_mounts().is_empty());
+    assert!(!has_signature(&dev), "signatures wiped at the end");
+    // So resuming needs no --force.
+    btrtune()
+        .args(spare_args(&s, &dev, &dev))
+        .assert()
+        .success();
+    assert_eq!(s.results().len(), 4);
+}
+
+#[test]
+fn loop_unsafe_spare_devices_are_refused_by_the_cli() {
+    if !require_root() {
+        return;
+    }
+    let s = Scratch::new();
+    let a = user_loop(&s, "a.img");
+    let b = user_loop(&s, "b.img");
+    let refuse = |args: Vec<String>, what: &str| {
+        let out = btrtune().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains(what), "expected `{what}` in: {err}");
+        assert!(s.results().is_empty(), "{what}: nothing was run");
+    };
+    refuse(spare_args(&s, &a, &b), "name different devices");
+    // --device without --wipe is a usage error.
+    let mut args = s.args();
+    args.extend(["--device".into(), a.clone()]);
+    btrtune().args(&args).assert().code(2);
+
+    let ok = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "users-data", &a])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    refuse(spare_args(&s, &a, &a), "not empty");
+    let mp = s.path("mnt");
+    std::fs::create_dir_all(&mp).unwrap();
+    let ok = std::process::Command::new("mount")
+        .arg(&a)
+        .arg(&mp)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut forced = spare_args(&s, &a, &a);
+    forced.push("--force".into());
+    refuse(forced, "mounted");
+    std::process::Command::new("umount")
+        .arg(&mp)
+        .status()
+        .unwrap();
+    assert!(has_signature(&a), "a refused device is untouched");
+}

@@ -141,6 +141,13 @@ impl Devices {
 
 impl Drop for Devices {
     fn drop(&mut self) {
+        // A spare device is left without signatures, so that it passes the checks again
+        // (and a resumed calibration needs no --force).
+        if let Some(dev) = &self.spare
+            && let Err(e) = Cmd::new("wipefs").args(["-a", "-q"]).arg(dev).output()
+        {
+            eprintln!("btrtune: wiping the signatures off {}: {e}", dev.display());
+        }
         self.loops.clear();
         for f in &self.files {
             if let Err(e) = std::fs::remove_file(f)
