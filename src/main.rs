@@ -40,6 +40,8 @@ enum Command {
     Calibrate(commands::calibrate::CalibrateArgs),
     /// Release loop devices, mounts and files that an interrupted calibration left (root).
     Cleanup(commands::calibrate::CleanupArgs),
+    /// List the workloads, or run one once in a directory.
+    Workload(commands::workload::WorkloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Collect(a) => commands::collect::run_collect(a),
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Cleanup(a) => commands::calibrate::run_cleanup(a),
+        Command::Workload(a) => commands::workload::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

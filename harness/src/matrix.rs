@@ -30,6 +30,10 @@
 //!
 //! [[workload]]
 //! fio = "randwrite-4k-fsync"    # a job of the fio library (workloads/fio/)
+//!
+//! [[workload]]                  # other kinds: one kind key, the other keys are parameters
+//! wal = "postgresql"            # (`btrtune workload list` shows them all)
+//! clients = 8
 //! ```
 
 use crate::error::HarnessError;
@@ -108,13 +112,7 @@ fn default_kind() -> String {
     "btrfs".into()
 }
 
-/// A workload of the matrix.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WorkloadSpec {
-    /// A fio library job.
-    pub fio: String,
-}
+pub use btrtune_workloads::WorkloadSpec;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,7 +128,7 @@ struct RawMatrix {
     #[serde(rename = "layout")]
     layouts: Vec<LayoutSpec>,
     #[serde(rename = "workload")]
-    workloads: Vec<WorkloadSpec>,
+    workloads: Vec<toml::Table>,
 }
 
 /// A parsed matrix.
@@ -205,21 +203,29 @@ impl Matrix {
                 ));
             }
         }
-        for w in &raw.workloads {
-            if btrtune_workloads::fio::job::job(&w.fio).is_none() {
-                return Err(bad(
-                    line_of(text, |l| {
-                        l.starts_with("fio") && l.contains(&format!("\"{}\"", w.fio))
-                    }),
-                    format!(
-                        "unknown fio job `{}`; the library has: {}",
-                        w.fio,
-                        btrtune_workloads::fio::job::names()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
+        let mut workloads = Vec::new();
+        for (i, table) in raw.workloads.iter().enumerate() {
+            // The i-th [[workload]] header, for messages.
+            let line = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.trim() == "[[workload]]")
+                .nth(i)
+                .map_or(0, |(n, _)| n + 1);
+            let map = match serde_json::to_value(table) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => return Err(bad(line, "a workload must be a table".into())),
+            };
+            let spec = WorkloadSpec::from_table(&map).map_err(|e| bad(line, e))?;
+            // Check the name and parameters now, not in the middle of a calibration.
+            btrtune_workloads::build(
+                &spec,
+                Target::Mount {
+                    mountpoint: "/data".into(),
+                },
+            )
+            .map_err(|e| bad(line, format!("workload {}: {e}", spec.label())))?;
+            workloads.push(spec);
         }
         let full_size = size(
             raw.size.as_deref().unwrap_or("4G"),
@@ -270,7 +276,7 @@ impl Matrix {
             quick,
             runs: raw.runs,
             layouts,
-            workloads: raw.workloads,
+            workloads,
         })
     }
 
@@ -471,23 +477,18 @@ impl std::fmt::Debug for Cell {
 
 /// Makes the workload of a spec, running at `target`.
 pub fn workload(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, HarnessError> {
-    use btrtune_workloads::fio::FioWorkload;
-    let w = match target {
-        Target::Mount { mountpoint } => FioWorkload::mount(&spec.fio, mountpoint),
-        Target::Device => FioWorkload::device(&spec.fio),
-    }
-    .map_err(|e| HarnessError::Input {
+    btrtune_workloads::build(spec, target).map_err(|e| HarnessError::Input {
         path: "matrix".into(),
         line: 0,
-        message: format!("workload `{}`: {e}", spec.fio),
-    })?;
-    Ok(Box::new(w))
+        message: format!("workload {}: {e}", spec.label()),
+    })
 }
 
 impl Matrix {
     /// The cells, workloads outer and candidates inner, so that consecutive runs alternate
     /// between candidates (A B A B). Raw candidates get only the workloads that can run on
-    /// a device, and file workloads skip the raw candidate.
+    /// a device, file workloads skip the raw candidate, and workloads that need btrfs
+    /// (subvolumes, snapshots) skip ext4 and xfs candidates.
     pub fn cells(&self, quick: bool) -> Result<Vec<Cell>, HarnessError> {
         let mut out = Vec::new();
         for w in &self.workloads {
@@ -499,6 +500,13 @@ impl Matrix {
                     Err(_) if target == Target::Device => continue,
                     Err(e) => return Err(e),
                 };
+                let is_btrfs = matches!(
+                    crate::build::buildable(layout),
+                    Ok(crate::build::Buildable::Btrfs(_))
+                );
+                if work.needs_btrfs() && !is_btrfs {
+                    continue;
+                }
                 let id = crate::record::cell_id(&serde_json::json!({
                     "layout": layout.without_reasons(),
                     "workload": work.name(),
@@ -590,7 +598,17 @@ fio = "smallfile-create"
     fn errors_name_the_line() {
         let e = err(&OK.replace("fio = \"smallfile-create\"", "fio = \"smallfile\""));
         assert!(
-            e.starts_with("m.toml:18: unknown fio job `smallfile`"),
+            e.starts_with("m.toml:17: workload fio=smallfile: unknown fio job `smallfile`"),
+            "{e}"
+        );
+        let e = err(&OK.replace(
+            "fio = \"smallfile-create\"",
+            "fio = \"smallfile-create\"\nwal = \"x\"",
+        ));
+        assert!(e.starts_with("m.toml:17: a workload has one kind"), "{e}");
+        let e = err(&OK.replace("fio = \"smallfile-create\"", "bs = 4096"));
+        assert!(
+            e.starts_with("m.toml:17: a workload needs one of the keys"),
             "{e}"
         );
         let e = err(&OK.replace(

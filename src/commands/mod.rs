@@ -6,6 +6,7 @@ pub mod plan;
 pub mod show;
 mod show_text;
 pub mod tools;
+pub mod workload;
 
 use anyhow::Context as _;
 use std::io::Write as _;

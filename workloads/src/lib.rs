@@ -8,6 +8,9 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod fio;
+pub mod registry;
+
+pub use registry::{WorkloadSpec, build, catalogue};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -126,4 +129,9 @@ pub trait Workload: Send + Sync {
     fn target(&self) -> Target;
     /// Runs it once.
     fn run(&self, ctx: &RunContext<'_>) -> Result<Measurement, WorkloadError>;
+    /// True when it can only run on btrfs (it creates subvolumes or snapshots); the harness
+    /// then leaves it out for other filesystems.
+    fn needs_btrfs(&self) -> bool {
+        false
+    }
 }

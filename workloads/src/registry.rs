@@ -1,0 +1,199 @@
+//! Every workload by kind and name, and how to make one from a spec.
+//!
+//! A spec is what a matrix's `[[workload]]` table or `btrtune workload run` names: a kind
+//! (`fio`, `wal`, ...), a name within it (`randwrite-4k-fsync`, `postgresql`, ...) and
+//! parameters (`clients = 8`). Each kind checks its own parameters and says which it takes.
+
+use crate::{Target, Workload, WorkloadError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A workload as a matrix or the command line names it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    /// The kind: one of [`KINDS`].
+    pub kind: String,
+    /// The name within the kind.
+    pub name: String,
+    /// Parameters, checked by the kind.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+}
+
+/// One entry of the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// Kind.
+    pub kind: &'static str,
+    /// Name within the kind.
+    pub name: &'static str,
+    /// The real program or activity it stands for.
+    pub stands_for: &'static str,
+}
+
+/// The kinds of workload, in the order they are listed.
+pub const KINDS: &[&str] = &["fio", "wal", "containers", "devtree", "pgbench"];
+
+impl WorkloadSpec {
+    /// A spec from a table with exactly one kind key (`fio = "randwrite-4k-fsync"`,
+    /// `wal = "postgresql"`) whose other keys are parameters.
+    pub fn from_table(table: &Map<String, Value>) -> Result<WorkloadSpec, String> {
+        let kinds: Vec<&str> = KINDS
+            .iter()
+            .copied()
+            .filter(|k| table.contains_key(*k))
+            .collect();
+        let kind = match kinds.as_slice() {
+            [k] => *k,
+            [] => {
+                return Err(format!(
+                    "a workload needs one of the keys {} (e.g. `fio = \"randwrite-4k-fsync\"`)",
+                    KINDS.join(", ")
+                ));
+            }
+            many => {
+                return Err(format!(
+                    "a workload has one kind; this one names {}",
+                    many.join(" and ")
+                ));
+            }
+        };
+        let name = match &table[kind] {
+            Value::String(s) => s.clone(),
+            other => return Err(format!("`{kind}` must be a name in quotes, not {other}")),
+        };
+        let params = table
+            .iter()
+            .filter(|(k, _)| k.as_str() != kind)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(WorkloadSpec {
+            kind: kind.to_string(),
+            name,
+            params,
+        })
+    }
+
+    /// `kind=name` plus parameters, for messages.
+    pub fn label(&self) -> String {
+        let mut s = format!("{}={}", self.kind, self.name);
+        for (k, v) in &self.params {
+            s.push_str(&format!(" {k}={v}"));
+        }
+        s
+    }
+}
+
+/// Makes the workload a spec names, running at `target`.
+pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, WorkloadError> {
+    match spec.kind.as_str() {
+        "fio" => {
+            no_params(spec)?;
+            Ok(Box::new(match target {
+                Target::Mount { mountpoint } => {
+                    crate::fio::FioWorkload::mount(&spec.name, mountpoint)?
+                }
+                Target::Device => crate::fio::FioWorkload::device(&spec.name)?,
+            }))
+        }
+        other => Err(WorkloadError::Failed(format!(
+            "unknown workload kind `{other}`; kinds: {}",
+            KINDS.join(", ")
+        ))),
+    }
+}
+
+/// Every workload there is.
+pub fn catalogue() -> Vec<Entry> {
+    let mut v: Vec<Entry> = crate::fio::JOBS
+        .iter()
+        .map(|j| Entry {
+            kind: "fio",
+            name: j.name,
+            stands_for: j.stands_for,
+        })
+        .collect();
+    v.extend(extra_entries());
+    v
+}
+
+/// The catalogue entries of the kinds other than fio.
+fn extra_entries() -> Vec<Entry> {
+    Vec::new()
+}
+
+fn no_params(spec: &WorkloadSpec) -> Result<(), WorkloadError> {
+    match spec.params.keys().next() {
+        None => Ok(()),
+        Some(k) => Err(WorkloadError::Failed(format!(
+            "{} takes no parameters (got `{k}`)",
+            spec.label()
+        ))),
+    }
+}
+
+/// Deserialises a kind's parameters, naming the workload in errors. Use with
+/// `#[serde(deny_unknown_fields)]` structs with defaults.
+pub fn params<T: serde::de::DeserializeOwned>(spec: &WorkloadSpec) -> Result<T, WorkloadError> {
+    serde_json::from_value(Value::Object(spec.params.clone()))
+        .map_err(|e| WorkloadError::Failed(format!("{}={}: parameters: {e}", spec.kind, spec.name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_table_names_one_kind() {
+        let s =
+            WorkloadSpec::from_table(&table(json!({"wal": "postgresql", "clients": 8}))).unwrap();
+        assert_eq!((s.kind.as_str(), s.name.as_str()), ("wal", "postgresql"));
+        assert_eq!(s.params["clients"], 8);
+        assert_eq!(s.label(), "wal=postgresql clients=8");
+        let e = WorkloadSpec::from_table(&table(json!({"clients": 8}))).unwrap_err();
+        assert!(e.contains("needs one of the keys"), "{e}");
+        let e = WorkloadSpec::from_table(&table(json!({"fio": "a", "wal": "b"}))).unwrap_err();
+        assert!(e.contains("fio and wal"), "{e}");
+        let e = WorkloadSpec::from_table(&table(json!({"fio": 3}))).unwrap_err();
+        assert!(e.contains("in quotes"), "{e}");
+    }
+
+    #[test]
+    fn fio_specs_build_and_take_no_parameters() {
+        let mount = Target::Mount {
+            mountpoint: "/data".into(),
+        };
+        let s = WorkloadSpec::from_table(&table(json!({"fio": "randwrite-4k-fsync"}))).unwrap();
+        assert_eq!(
+            build(&s, mount.clone()).unwrap().name(),
+            "fio-randwrite-4k-fsync"
+        );
+        assert!(build(&s, Target::Device).is_ok());
+        let s = WorkloadSpec::from_table(&table(json!({"fio": "smallfile-create"}))).unwrap();
+        assert!(build(&s, Target::Device).is_err(), "not a device job");
+        let s =
+            WorkloadSpec::from_table(&table(json!({"fio": "randwrite-4k-fsync", "x": 1}))).unwrap();
+        let e = build(&s, mount.clone()).err().unwrap().to_string();
+        assert!(e.contains("takes no parameters"), "{e}");
+        let s = WorkloadSpec {
+            kind: "zfs".into(),
+            name: "x".into(),
+            params: Map::new(),
+        };
+        let e = build(&s, mount).err().unwrap().to_string();
+        assert!(e.contains("unknown workload kind"), "{e}");
+        assert!(
+            catalogue()
+                .iter()
+                .any(|e| e.kind == "fio" && e.name == "seqread-128k")
+        );
+    }
+}
