@@ -8,6 +8,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod fio;
+pub mod latency;
 pub mod registry;
 
 pub use registry::{WorkloadSpec, build, catalogue};
