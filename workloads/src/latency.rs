@@ -69,7 +69,13 @@ fn nearest_rank(sorted: &[u64], p: f64) -> Option<f64> {
     if sorted.is_empty() || !(p > 0.0 && p <= 100.0) {
         return None;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    // ceil(p/100 · n), without letting float error turn 999.0000000001 into 1000.
+    let x = p / 100.0 * sorted.len() as f64;
+    let rank = if (x - x.round()).abs() < 1e-9 {
+        x.round()
+    } else {
+        x.ceil()
+    } as usize;
     sorted.get(rank.clamp(1, sorted.len()) - 1).map(|&x| x as f64)
 }
 
