@@ -42,6 +42,8 @@ enum Command {
     Cleanup(commands::calibrate::CleanupArgs),
     /// List the workloads, or run one once in a directory.
     Workload(commands::workload::WorkloadArgs),
+    /// Check that two workloads rank layouts alike (the WAL writer against real pgbench).
+    Crosscheck(commands::crosscheck::CrosscheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,19 +56,48 @@ fn main() -> ExitCode {
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Cleanup(a) => commands::calibrate::run_cleanup(a),
         Command::Workload(a) => commands::workload::run(a),
+        Command::Crosscheck(a) => commands::crosscheck::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_message(&e));
             ExitCode::from(1)
         }
     }
 }
 
+/// The error and its causes joined by `: `, leaving out a cause whose text the message
+/// already holds (library errors often print their source themselves).
+fn chain_message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Cli;
+    use super::{Cli, chain_message};
+
+    #[test]
+    fn causes_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        #[derive(Debug, thiserror::Error)]
+        #[error("x.toml: {source}")]
+        struct Wrapped {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Wrapped { source: io }).context("reading x.toml");
+        assert_eq!(chain_message(&e), "reading x.toml: x.toml: gone");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain_message(&e), "outer: inner");
+    }
     use clap::CommandFactory;
 
     #[test]

@@ -28,6 +28,7 @@ pub mod nixos;
 pub mod plan;
 pub mod profiles;
 pub mod reason;
+pub mod stats;
 pub mod toolstack;
 
 pub use error::AdvisorError;

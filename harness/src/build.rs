@@ -267,7 +267,7 @@ fn build_btrfs(
     for s in &subs {
         let path = top.join(s.name.trim_start_matches('/'));
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| HarnessError::io(parent, e))?;
+            crate::sys::create_dirs(parent)?;
         }
         Cmd::new("btrfs")
             .args(["subvolume", "create"])
@@ -293,7 +293,7 @@ fn build_btrfs(
         for h in &fs.home_subvolumes {
             let p = base.join(&h.path);
             if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| HarnessError::io(parent, e))?;
+                crate::sys::create_dirs(parent)?;
             }
             Cmd::new("btrfs")
                 .args(["subvolume", "create"])

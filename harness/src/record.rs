@@ -246,11 +246,12 @@ pub fn cell_id(parts: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::matrix::{LayoutSpec, candidate};
 
-    fn record(cell: &str, run: u32) -> RunRecord {
+    /// A plausible record, for tests.
+    pub(crate) fn record(cell: &str, run: u32) -> RunRecord {
         let spec = LayoutSpec {
             name: "cow".into(),
             kind: "btrfs".into(),

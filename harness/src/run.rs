@@ -99,27 +99,9 @@ pub struct Summary {
     pub cells: Vec<CellSummary>,
 }
 
-/// Mean, standard deviation.
+/// Coefficient of variation; infinite with fewer than two runs (so the cell needs more).
 fn cv(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return f64::INFINITY;
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    if mean == 0.0 {
-        f64::INFINITY
-    } else {
-        var.sqrt() / mean
-    }
-}
-
-fn geomean(values: &[f64]) -> f64 {
-    let pos: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
-    if pos.is_empty() {
-        return 0.0;
-    }
-    (pos.iter().map(|v| v.ln()).sum::<f64>() / pos.len() as f64).exp()
+    btrtune_advisor::stats::cv(values).unwrap_or(f64::INFINITY)
 }
 
 /// Devices for the session: loop devices (with their backing files) or the spare device.
@@ -445,7 +427,7 @@ pub fn calibrate(
             DeviceChoice::Spare(_) => std::env::temp_dir(),
         };
         let run_dir = work.join(format!("{PREFIX}run-{}", std::process::id()));
-        std::fs::create_dir_all(&run_dir).map_err(|e| HarnessError::io(&run_dir, e))?;
+        crate::sys::create_dirs(&run_dir)?;
         state.add_dir(&run_dir);
         let expected: u64 = cells
             .iter()
@@ -546,7 +528,7 @@ pub fn calibrate(
                 workload: cell.workload.name().to_string(),
                 metric: metric.get(&cell.id).cloned().unwrap_or_default(),
                 runs: v.len() as u32,
-                geomean: geomean(&v),
+                geomean: btrtune_advisor::stats::geomean(&v).unwrap_or(0.0),
                 cv: if c_v.is_finite() { c_v } else { 0.0 },
                 unstable: v.len() >= 2 && v.len() as u32 >= runs.max && c_v > runs.cv_target,
             }
@@ -564,11 +546,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cv_and_geomean() {
+    fn a_cell_with_one_run_is_never_stable() {
         assert!(cv(&[1.0]).is_infinite());
-        assert!((cv(&[10.0, 10.0, 10.0])).abs() < 1e-12);
-        let c = cv(&[9.0, 10.0, 11.0]);
-        assert!((c - 0.1).abs() < 1e-9, "{c}");
-        assert!((geomean(&[1.0, 100.0]) - 10.0).abs() < 1e-9);
+        assert!(cv(&[10.0, 10.0, 10.0]).abs() < 1e-12);
+        assert!((cv(&[9.0, 10.0, 11.0]) - 0.1).abs() < 1e-9);
     }
 }

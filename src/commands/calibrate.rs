@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use btrtune_advisor::layout::Bytes;
 use btrtune_harness::matrix::{Cell, Matrix};
 use btrtune_harness::record::RunRecord;
-use btrtune_harness::run::{Calibration, DeviceChoice, Progress, calibrate};
+use btrtune_harness::run::{Calibration, DeviceChoice, Progress, Summary, calibrate};
 use btrtune_harness::{HarnessError, safety, state, sys};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,6 +22,14 @@ const MATRICES: &[(&str, &str)] = &[
     ),
     ("raw", include_str!("../../profiles/matrix/raw.toml")),
     ("quick", include_str!("../../profiles/matrix/quick.toml")),
+    (
+        "crosscheck",
+        include_str!("../../profiles/matrix/crosscheck.toml"),
+    ),
+    (
+        "workloads",
+        include_str!("../../profiles/matrix/workloads.toml"),
+    ),
 ];
 
 /// Arguments of `btrtune calibrate`.
@@ -33,40 +41,47 @@ const MATRICES: &[(&str, &str)] = &[
   sudo btrtune calibrate --matrix default --out results/nvme/ --device /dev/nvme1n1 --wipe /dev/nvme1n1
   sudo btrtune cleanup")]
 pub struct CalibrateArgs {
-    /// A bundled matrix (default, raw, quick) or a matrix file.
+    /// A bundled matrix (default, raw, quick, crosscheck, workloads) or a matrix file.
     #[arg(long, value_name = "NAME|FILE")]
     matrix: String,
+    #[command(flatten)]
+    run: RunOpts,
+}
+
+/// How and where a matrix runs (shared by `calibrate` and `crosscheck`).
+#[derive(Debug, Args)]
+pub struct RunOpts {
     /// Directory for the results (`<matrix>.jsonl` is appended; finished cells are skipped).
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    pub out: PathBuf,
     /// A spare device to use instead of loop devices (everything on it is destroyed).
     #[arg(long, value_name = "DEV", requires = "wipe")]
-    device: Option<PathBuf>,
+    pub device: Option<PathBuf>,
     /// The same device again, to confirm that it may be wiped.
     #[arg(long, value_name = "DEV", requires = "device")]
-    wipe: Option<PathBuf>,
+    pub wipe: Option<PathBuf>,
     /// Wipe a spare device even though it carries a filesystem or partition table.
     #[arg(long, requires = "device")]
-    force: bool,
+    pub force: bool,
     /// Device size (loop devices), e.g. 4G; default from the matrix.
     #[arg(long, value_name = "SIZE")]
-    size: Option<String>,
+    pub size: Option<String>,
     /// Where loop backing files go; its filesystem decides the hardware class (/dev/shm: ram).
     #[arg(long, value_name = "DIR", default_value = "/var/tmp/btrtune")]
-    backing_dir: PathBuf,
+    pub backing_dir: PathBuf,
     /// Quick runs for CI: smaller device, shorter jobs, fewer runs.
     #[arg(long)]
-    quick: bool,
+    pub quick: bool,
     /// Stop after this many new runs (resume later).
     #[arg(long, value_name = "N")]
-    max_runs: Option<u64>,
+    pub max_runs: Option<u64>,
     /// Keep mounts visible to the system (by default they live in a private mount namespace,
     /// so they vanish even if the process is killed).
     #[arg(long)]
-    no_namespace: bool,
+    pub no_namespace: bool,
     /// Print the summary as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 struct Bar(ProgressBar);
@@ -90,7 +105,8 @@ impl Progress for Bar {
     }
 }
 
-fn load_matrix(m: &str) -> Result<Matrix> {
+/// A bundled matrix by name, or a matrix file.
+pub fn load_matrix(m: &str) -> Result<Matrix> {
     if let Some((name, text)) = MATRICES.iter().find(|(n, _)| *n == m) {
         // Bundled matrices resolve relative paths against the current directory.
         return Ok(Matrix::parse(text, &format!("matrix {name}"), None)?);
@@ -121,8 +137,42 @@ fn require_root() -> Result<()> {
 
 /// Runs `btrtune calibrate`.
 pub fn run(a: CalibrateArgs) -> Result<()> {
-    require_root()?;
     let matrix = load_matrix(&a.matrix)?;
+    let (summary, results) = execute(&matrix, &a.run)?;
+    if a.run.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, &results);
+    }
+    Ok(())
+}
+
+/// Prints a calibration's summary.
+pub fn print_summary(summary: &Summary, results: &std::path::Path) {
+    println!(
+        "{} new runs ({} found and kept) in {}",
+        summary.new_runs,
+        summary.resumed_runs,
+        results.display()
+    );
+    for cell in &summary.cells {
+        println!(
+            "  {:<16} {:<24} {:>12.1} {:<14} n={:<3} cv={:>5.1}%{}",
+            cell.layout,
+            cell.workload,
+            cell.geomean,
+            cell.metric,
+            cell.runs,
+            cell.cv * 100.0,
+            if cell.unstable { "  UNSTABLE" } else { "" }
+        );
+    }
+}
+
+/// Runs `matrix` as `a` says (root, namespace, signals, progress bar): the summary and the
+/// results file.
+pub fn execute(matrix: &Matrix, a: &RunOpts) -> Result<(Summary, PathBuf)> {
+    require_root()?;
     // The namespace must be entered while this process has one thread.
     if !a.no_namespace {
         sys::ns::enter_private_mount_namespace()
@@ -172,7 +222,7 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
     );
     let mut progress = Bar(bar);
     let c = Calibration {
-        matrix: &matrix,
+        matrix,
         quick: a.quick,
         results: results.clone(),
         device,
@@ -196,29 +246,7 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
         }
     };
     progress.0.finish_and_clear();
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        println!(
-            "{} new runs ({} found and kept) in {}",
-            summary.new_runs,
-            summary.resumed_runs,
-            results.display()
-        );
-        for cell in &summary.cells {
-            println!(
-                "  {:<16} {:<22} {:>12.1} {:<12} n={:<3} cv={:>5.1}%{}",
-                cell.layout,
-                cell.workload,
-                cell.geomean,
-                cell.metric,
-                cell.runs,
-                cell.cv * 100.0,
-                if cell.unstable { "  UNSTABLE" } else { "" }
-            );
-        }
-    }
-    Ok(())
+    Ok((summary, results))
 }
 
 /// Arguments of `btrtune cleanup`.

@@ -2,6 +2,7 @@
 
 pub mod calibrate;
 pub mod collect;
+pub mod crosscheck;
 pub mod plan;
 pub mod show;
 mod show_text;

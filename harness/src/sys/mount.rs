@@ -48,7 +48,7 @@ impl Mount {
         data: &str,
         state: &Arc<State>,
     ) -> Result<Mount, HarnessError> {
-        std::fs::create_dir_all(target).map_err(|e| HarnessError::io(target, e))?;
+        super::create_dirs(target)?;
         nix::mount::mount(
             Some(source),
             target,
