@@ -9,6 +9,7 @@
 
 pub mod fio;
 pub mod latency;
+pub mod pgbench;
 pub mod registry;
 
 pub use registry::{WorkloadSpec, build, catalogue};

@@ -96,6 +96,18 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
                 Target::Device => crate::fio::FioWorkload::device(&spec.name)?,
             }))
         }
+        "pgbench" => {
+            let config = params::<crate::pgbench::PgbenchConfig>(spec)?;
+            match target {
+                Target::Mount { mountpoint } => Ok(Box::new(
+                    crate::pgbench::PgbenchWorkload::mount(&spec.name, mountpoint, config)?,
+                )),
+                Target::Device => Err(WorkloadError::Failed(format!(
+                    "{}: pgbench runs PostgreSQL in a directory of the layout, not on a raw device",
+                    spec.label()
+                ))),
+            }
+        }
         other => Err(WorkloadError::Failed(format!(
             "unknown workload kind `{other}`; kinds: {}",
             KINDS.join(", ")
@@ -119,7 +131,13 @@ pub fn catalogue() -> Vec<Entry> {
 
 /// The catalogue entries of the kinds other than fio.
 fn extra_entries() -> Vec<Entry> {
-    Vec::new()
+    let mut v = Vec::new();
+    v.extend(crate::pgbench::BUILTINS.iter().map(|b| Entry {
+        kind: "pgbench",
+        name: b.name(),
+        stands_for: b.stands_for(),
+    }));
+    v
 }
 
 fn no_params(spec: &WorkloadSpec) -> Result<(), WorkloadError> {
@@ -195,5 +213,36 @@ mod tests {
                 .iter()
                 .any(|e| e.kind == "fio" && e.name == "seqread-128k")
         );
+    }
+
+    #[test]
+    fn pgbench_specs_build_with_checked_parameters() {
+        let mount = Target::Mount {
+            mountpoint: "/data".into(),
+        };
+        let s = WorkloadSpec::from_table(&table(json!({"pgbench": "tpcb", "clients": 8}))).unwrap();
+        let w = build(&s, mount.clone()).unwrap();
+        assert_eq!(w.name(), "pgbench-tpcb");
+        assert_eq!(w.params()["clients"], 8);
+        assert_eq!(w.target(), mount);
+        let e = build(&s, Target::Device).err().unwrap().to_string();
+        assert!(e.contains("not on a raw device"), "{e}");
+        let s = WorkloadSpec::from_table(&table(json!({"pgbench": "tpcb", "clients": 0}))).unwrap();
+        let e = build(&s, mount.clone()).err().unwrap().to_string();
+        assert!(e.contains("clients = 0"), "{e}");
+        let s = WorkloadSpec::from_table(&table(json!({"pgbench": "tpcb", "scale": 5}))).unwrap();
+        let e = build(&s, mount.clone()).err().unwrap().to_string();
+        assert!(
+            e.contains("pgbench=tpcb") && e.contains("unknown field `scale`"),
+            "{e}"
+        );
+        let s = WorkloadSpec::from_table(&table(json!({"pgbench": "select-only"}))).unwrap();
+        assert_eq!(build(&s, mount).unwrap().name(), "pgbench-select-only");
+        let names: Vec<&str> = catalogue()
+            .iter()
+            .filter(|e| e.kind == "pgbench")
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, vec!["tpcb", "select-only"]);
     }
 }
