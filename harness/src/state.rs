@@ -192,6 +192,9 @@ pub struct CleanupReport {
     pub removed: Vec<PathBuf>,
     /// State files of processes still running, left alone.
     pub skipped_live: Vec<u32>,
+    /// Processes killed because they were still working inside a dead run's directories
+    /// (a database server a workload started, orphaned when btrtune was killed).
+    pub killed: Vec<u32>,
     /// What could not be done, and why.
     pub problems: Vec<String>,
 }
@@ -255,7 +258,57 @@ pub fn cleanup(dir: &Path) -> Result<CleanupReport, HarnessError> {
     Ok(report)
 }
 
+/// Processes whose working directory is inside one of `dirs`.
+fn processes_inside(dirs: &[PathBuf]) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .is_ok_and(|cwd| dirs.iter().any(|d| cwd.starts_with(d)))
+        })
+        .collect()
+}
+
+/// True while `pid` exists and is not a zombie.
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// Kills what still runs inside a dead run's directories (SIGKILL: the data there is
+/// throwaway) and waits up to 10 s for it to go, so its mounts and loops can be released.
+fn kill_leftovers(h: &Holdings, report: &mut CleanupReport) {
+    if h.dirs.is_empty() {
+        return;
+    }
+    let pids = processes_inside(&h.dirs);
+    for &pid in &pids {
+        let Ok(p) = i32::try_from(pid) else { continue };
+        match nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        ) {
+            Ok(()) => report.killed.push(pid),
+            Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => report.problems.push(format!("kill {pid}: {e}")),
+        }
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pids.iter().any(|p| running(*p)) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn release(h: &Holdings, report: &mut CleanupReport) {
+    kill_leftovers(h, report);
     let mounted = sys::mount::mounted_targets();
     for m in h.mounts.iter().rev() {
         if mounted.contains(m) {
@@ -284,6 +337,12 @@ fn release(h: &Holdings, report: &mut CleanupReport) {
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with(PREFIX));
         if ours && f.exists() {
+            // A loop device with autoclear lets go once its last mount is gone, which takes
+            // a moment after the processes holding a private namespace die.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while sys::loopdev::attached_to(f) && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
             if sys::loopdev::attached_to(f) {
                 report.problems.push(format!(
                     "{} is still the backing file of a loop device: not removed",
@@ -399,6 +458,46 @@ mod tests {
         // A missing state directory is nothing to do.
         let none = cleanup(&state.path().join("absent")).unwrap();
         assert!(none.removed.is_empty() && none.problems.is_empty());
+    }
+
+    #[test]
+    fn cleanup_kills_what_still_runs_in_a_dead_runs_directories() {
+        let state = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let run_dir = work.path().join(format!("{PREFIX}run"));
+        std::fs::create_dir_all(run_dir.join("root/data")).unwrap();
+        let mut inside = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(run_dir.join("root/data"))
+            .spawn()
+            .unwrap();
+        let mut outside = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(work.path())
+            .spawn()
+            .unwrap();
+        let dead = Holdings {
+            pid: dead_pid(),
+            dirs: vec![run_dir.clone()],
+            ..Holdings::default()
+        };
+        std::fs::write(
+            state.path().join(format!("{}.json", dead.pid)),
+            serde_json::to_string(&dead).unwrap(),
+        )
+        .unwrap();
+        let r = cleanup(state.path()).unwrap();
+        assert_eq!(r.killed, [inside.id()]);
+        assert!(
+            inside.wait().unwrap().code().is_none(),
+            "killed by a signal"
+        );
+        assert!(
+            outside.try_wait().unwrap().is_none(),
+            "a process elsewhere is left alone"
+        );
+        let _ = outside.kill();
+        let _ = outside.wait();
     }
 
     #[test]

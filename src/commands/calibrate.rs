@@ -276,10 +276,17 @@ pub fn run_cleanup(a: CleanupArgs) -> Result<()> {
         for f in &report.removed {
             println!("removed {}", f.display());
         }
+        for p in &report.killed {
+            println!("killed process {p} (it was still working in a run directory)");
+        }
         for p in &report.skipped_live {
             println!("left alone: process {p} is still running");
         }
-        if report.unmounted.is_empty() && report.detached.is_empty() && report.removed.is_empty() {
+        if report.unmounted.is_empty()
+            && report.detached.is_empty()
+            && report.removed.is_empty()
+            && report.killed.is_empty()
+        {
             println!("nothing of btrtune's to clean up");
         }
     }
