@@ -16,8 +16,10 @@ cd "$(dirname "$0")/.."
 #   dmsetup       device-mapper holders in the safety tests (skipped without dm in the kernel)
 #   fio           every workload the harness replays
 #   sysstat       iostat, sampled by collect
-#   libclang-dev  bindgen, which the loopdev-3 crate runs at build time
-packages=(nix-bin btrfs-progs e2fsprogs xfsprogs util-linux mount parted dmsetup fio sysstat libclang-dev)
+#   libclang-dev  bindgen, which the loopdev-3 and btrfs-uapi crates run at build time
+#   strace        the syscall-shape tests of the WAL writers
+#   postgresql    real pgbench, the check on the synthetic WAL writer
+packages=(nix-bin btrfs-progs e2fsprogs xfsprogs util-linux mount parted dmsetup fio sysstat libclang-dev strace postgresql)
 
 missing=()
 for p in "${packages[@]}"; do

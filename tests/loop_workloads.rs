@@ -1,0 +1,107 @@
+//! Root test: every kind of workload runs through the harness on real loop-backed btrfs (CoW
+//! and NOCOW) and ext4 with quick sizes, and each applicable cell leaves a results record
+//! with a positive primary metric. This is the bundled `workloads` matrix, the one the
+//! README's `btrtune calibrate --matrix workloads --quick` runs.
+//!
+//! Needs root, btrfs-progs, e2fsprogs, fio and PostgreSQL's binaries. Without root it skips
+//! with a message, unless `BTRTUNE_REQUIRE_ROOT=1` (CI), which makes a skip a failure.
+
+use assert_cmd::Command;
+use std::collections::BTreeSet;
+
+fn require_root() -> bool {
+    if nix::unistd::Uid::effective().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("BTRTUNE_REQUIRE_ROOT").as_deref() != Ok("1"),
+        "this test needs root (BTRTUNE_REQUIRE_ROOT=1)"
+    );
+    eprintln!("SKIPPED: needs root");
+    false
+}
+
+/// Loop devices whose backing file lies below `dir`.
+fn loops_below(dir: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new("losetup")
+        .args(["-l", "-n", "-O", "NAME,BACK-FILE"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&*dir.to_string_lossy()))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn loop_every_workload_kind_runs_through_the_harness() {
+    if !require_root() {
+        return;
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("btrtune-workloads-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let out = scratch.path().join("out");
+    let backing = scratch.path().join("backing");
+    Command::cargo_bin("btrtune")
+        .unwrap()
+        .args(["calibrate", "--matrix", "workloads", "--quick", "--out"])
+        .arg(&out)
+        .arg("--backing-dir")
+        .arg(&backing)
+        .timeout(std::time::Duration::from_secs(1200))
+        .assert()
+        .success();
+    let records = btrtune_harness::record::read(&out.join("workloads-quick.jsonl")).unwrap();
+
+    // (layout, workload, primary metric) for every cell that ran.
+    let got: BTreeSet<(String, String, String)> = records
+        .iter()
+        .map(|r| {
+            assert!(r.quick);
+            assert!(
+                r.measurement.value.is_finite() && r.measurement.value > 0.0,
+                "{} on {}: {} = {}",
+                r.workload.name,
+                r.layout_name,
+                r.measurement.primary,
+                r.measurement.value
+            );
+            assert!(r.measurement.runtime_s > 0.0);
+            (
+                r.layout_name.clone(),
+                r.workload.name.clone(),
+                r.measurement.primary.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), records.len(), "one run per cell with --quick");
+
+    let workloads = [
+        ("randwrite-4k-fsync", "iops", false),
+        ("wal-postgresql", "commits_per_s", false),
+        ("wal-sqlite", "commits_per_s", false),
+        ("wal-innodb", "commits_per_s", false),
+        ("containers-btrfs", "layers_per_s", true),
+        ("containers-overlay", "layers_per_s", false),
+        ("devtree-build", "files_per_s", false),
+        ("pgbench-tpcb", "tps", false),
+    ];
+    let mut want = BTreeSet::new();
+    for layout in ["cow", "nocow", "ext4"] {
+        for (name, primary, needs_btrfs) in workloads {
+            if needs_btrfs && layout == "ext4" {
+                continue; // subvolumes and snapshots need btrfs: the harness skips the cell
+            }
+            want.insert((layout.to_owned(), name.to_owned(), primary.to_owned()));
+        }
+    }
+    assert_eq!(got, want);
+    assert!(loops_below(scratch.path()).is_empty(), "loop devices left");
+    assert!(
+        !backing.exists() || std::fs::read_dir(&backing).unwrap().next().is_none(),
+        "backing files left"
+    );
+}
