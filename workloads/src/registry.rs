@@ -96,6 +96,9 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
                 Target::Device => crate::fio::FioWorkload::device(&spec.name)?,
             }))
         }
+        "containers" => Ok(Box::new(crate::containers::ContainersWorkload::from_spec(
+            spec, target,
+        )?)),
         other => Err(WorkloadError::Failed(format!(
             "unknown workload kind `{other}`; kinds: {}",
             KINDS.join(", ")
@@ -119,7 +122,9 @@ pub fn catalogue() -> Vec<Entry> {
 
 /// The catalogue entries of the kinds other than fio.
 fn extra_entries() -> Vec<Entry> {
-    Vec::new()
+    let mut v = Vec::new();
+    v.extend(crate::containers::entries());
+    v
 }
 
 fn no_params(spec: &WorkloadSpec) -> Result<(), WorkloadError> {
