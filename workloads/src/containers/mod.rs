@@ -330,10 +330,12 @@ pub struct ContainersWorkload {
     driver: Driver,
     config: ContainersConfig,
     name: String,
+    mountpoint: String,
 }
 
 impl ContainersWorkload {
-    /// The workload for `driver` with `config`, after checking its ranges.
+    /// The workload for `driver` with `config`, after checking its ranges, run in the
+    /// layout's `/data` (see [`ContainersWorkload::at`]).
     pub fn new(driver: Driver, config: ContainersConfig) -> Result<Self, WorkloadError> {
         let name = format!("containers-{}", driver.as_str());
         config
@@ -348,22 +350,30 @@ impl ContainersWorkload {
             driver,
             config,
             name,
+            mountpoint: "/data".to_owned(),
         })
+    }
+
+    /// The same workload run in the layout's `mountpoint` instead.
+    pub fn at(mut self, mountpoint: impl Into<String>) -> Self {
+        self.mountpoint = mountpoint.into();
+        self
     }
 
     /// The workload a spec (`containers = "btrfs"` plus parameters) names, at `target`
     /// (a mount point only).
     pub fn from_spec(spec: &WorkloadSpec, target: Target) -> Result<Self, WorkloadError> {
         let driver = Driver::from_name(&spec.name)?;
-        if target == Target::Device {
+        let Target::Mount { mountpoint } = target else {
             return Err(WorkloadError::Failed(format!(
                 "{}: container churn works on files in a directory; it cannot run on a raw device",
                 spec.label()
             )));
-        }
+        };
         let p: ContainersParams = crate::registry::params(spec)?;
-        Self::new(driver, ContainersConfig::from_params(&p))
-            .map_err(|e| WorkloadError::Failed(format!("{}: {e}", spec.label())))
+        Ok(Self::new(driver, ContainersConfig::from_params(&p))
+            .map_err(|e| WorkloadError::Failed(format!("{}: {e}", spec.label())))?
+            .at(mountpoint))
     }
 
     /// The driver.
@@ -400,7 +410,7 @@ impl Workload for ContainersWorkload {
 
     fn target(&self) -> Target {
         Target::Mount {
-            mountpoint: "/data".to_owned(),
+            mountpoint: self.mountpoint.clone(),
         }
     }
 
@@ -451,6 +461,12 @@ mod tests {
         assert_eq!(w.name(), "containers-btrfs");
         assert!(w.needs_btrfs());
         assert_eq!(w.config(), &ContainersConfig::default());
+        assert_eq!(w.target(), mount());
+        let home = Target::Mount {
+            mountpoint: "/home".into(),
+        };
+        let w = ContainersWorkload::from_spec(&spec("btrfs", json!({})), home.clone()).unwrap();
+        assert_eq!(w.target(), home);
         let w = ContainersWorkload::from_spec(
             &spec(
                 "overlay",
