@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod containers;
 pub mod fio;
 pub mod latency;
 pub mod pgbench;

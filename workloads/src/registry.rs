@@ -108,6 +108,9 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
                 ))),
             }
         }
+        "containers" => Ok(Box::new(crate::containers::ContainersWorkload::from_spec(
+            spec, target,
+        )?)),
         other => Err(WorkloadError::Failed(format!(
             "unknown workload kind `{other}`; kinds: {}",
             KINDS.join(", ")
@@ -137,6 +140,7 @@ fn extra_entries() -> Vec<Entry> {
         name: b.name(),
         stands_for: b.stands_for(),
     }));
+    v.extend(crate::containers::entries());
     v
 }
 
