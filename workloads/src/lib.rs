@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod devtree;
 pub mod fio;
 pub mod latency;
 pub mod registry;

@@ -96,6 +96,18 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
                 Target::Device => crate::fio::FioWorkload::device(&spec.name)?,
             }))
         }
+        "devtree" => {
+            let config = params::<crate::devtree::DevtreeConfig>(spec)?;
+            match target {
+                Target::Mount { mountpoint } => Ok(Box::new(
+                    crate::devtree::DevtreeWorkload::mount(&spec.name, config, mountpoint)?,
+                )),
+                Target::Device => Err(WorkloadError::Failed(format!(
+                    "{}: dev-tree churn runs in a directory of a mounted layout, not on a raw device",
+                    spec.label()
+                ))),
+            }
+        }
         other => Err(WorkloadError::Failed(format!(
             "unknown workload kind `{other}`; kinds: {}",
             KINDS.join(", ")
@@ -119,7 +131,9 @@ pub fn catalogue() -> Vec<Entry> {
 
 /// The catalogue entries of the kinds other than fio.
 fn extra_entries() -> Vec<Entry> {
-    Vec::new()
+    let mut v = Vec::new();
+    v.extend(crate::devtree::catalogue());
+    v
 }
 
 fn no_params(spec: &WorkloadSpec) -> Result<(), WorkloadError> {
