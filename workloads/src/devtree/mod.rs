@@ -82,9 +82,9 @@ pub fn catalogue() -> Vec<Entry> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DevtreeConfig {
-    /// Source files in quick runs (default 1 000: ~11 MB of sources, ~50 MB in all).
+    /// Source files in quick runs (default 1 000: ~11 MB of sources, ~60 MB in all).
     pub quick_files: u32,
-    /// Source files in full runs (default 10 000: ~115 MB of sources, ~600 MB in all).
+    /// Source files in full runs (default 10 000: ~111 MB of sources, ~570 MB in all).
     pub full_files: u32,
     /// Time budget of a quick run in seconds (default 3).
     pub quick_seconds: f64,

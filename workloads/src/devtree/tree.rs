@@ -15,14 +15,17 @@
 //! find . -path './winapi-*-gnu-*' -prune -o -type f -printf '%s\n' | awk '{n++; s+=$1;
 //!   b=0; lim=128; while ($1>=lim && b<13) {lim*=2; b++}; h[b]++}
 //!   END {printf "files %d mean %.0f\n", n, s/n; for (i=0;i<=13;i++) printf "%d ", h[i]}'
-//! # depth of each file and directory below its crate's root (0 = in the crate root)
+//! # depth of each file and directory below its crate's root; find counts from `.`, so
+//! # files in a crate's root print 2 and crate roots print 1 (shifted to 0 in the tables)
 //! find . -path './winapi-*-gnu-*' -prune -o -type f -printf '%d\n' | sort -n | uniq -c
 //! find . -path './winapi-*-gnu-*' -prune -o -type d -printf '%d\n' | sort -n | uniq -c
 //! ```
 //!
 //! gave 11 799 files (mean 11 359 B, largest 1 485 403 B, one empty) in 2 349 directories:
 //! [`SIZE_BUCKETS`], [`FILE_DEPTHS`], [`DIR_DEPTHS`], 5.02 files per directory
-//! ([`FILES_PER_DIR`]) and 9.7 directories per crate.
+//! ([`FILES_PER_DIR`]) and 9.7 directories per crate. (Re-run the same day on 246 crates,
+//! a few more having arrived, flate2 among them: 11 830 files, mean 11 358 B, every bucket
+//! and depth within 1 % of these.)
 //!
 //! # How a tree is made
 //!
