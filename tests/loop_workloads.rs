@@ -86,7 +86,7 @@ fn loop_every_workload_kind_runs_through_the_harness() {
         ("wal-innodb", "commits_per_s", false),
         ("containers-btrfs", "layers_per_s", true),
         ("containers-overlay", "layers_per_s", false),
-        ("devtree-build", "files_per_s", false),
+        ("devtree-cargo", "files_per_s", false),
         ("pgbench-tpcb", "tps", false),
     ];
     let mut want = BTreeSet::new();

@@ -8,6 +8,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod containers;
+pub mod devtree;
 pub mod fio;
 pub mod latency;
 pub mod pgbench;

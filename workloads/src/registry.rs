@@ -108,6 +108,18 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
                 ))),
             }
         }
+        "devtree" => {
+            let config = params::<crate::devtree::DevtreeConfig>(spec)?;
+            match target {
+                Target::Mount { mountpoint } => Ok(Box::new(
+                    crate::devtree::DevtreeWorkload::mount(&spec.name, config, mountpoint)?,
+                )),
+                Target::Device => Err(WorkloadError::Failed(format!(
+                    "{}: dev-tree churn runs in a directory of a mounted layout, not on a raw device",
+                    spec.label()
+                ))),
+            }
+        }
         "containers" => Ok(Box::new(crate::containers::ContainersWorkload::from_spec(
             spec, target,
         )?)),
@@ -141,6 +153,7 @@ fn extra_entries() -> Vec<Entry> {
         stands_for: b.stands_for(),
     }));
     v.extend(crate::containers::entries());
+    v.extend(crate::devtree::catalogue());
     v
 }
 
