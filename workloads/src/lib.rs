@@ -13,6 +13,7 @@ pub mod fio;
 pub mod latency;
 pub mod pgbench;
 pub mod registry;
+pub mod rng;
 
 pub use registry::{WorkloadSpec, build, catalogue};
 

@@ -5,7 +5,7 @@
 //! followed by fsync, as a database or package manager would.
 
 use super::layers::{BASE_IMAGE_SIZES, ImagePlan, SizeSampler, Visible};
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// What one write does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,10 +7,10 @@
 //! (see [`RANDOM_PER_BLOCK`]), which matters to layouts that compress.
 
 use super::layers::LayerPlan;
-use super::rng::SplitMix64;
 use super::{Tally, io_error};
 use crate::WorkloadError;
 use crate::latency::Latencies;
+use crate::rng::SplitMix64;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;

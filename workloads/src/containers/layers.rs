@@ -10,7 +10,7 @@
 //! from the histograms [`BASE_IMAGE_SIZES`] and [`PACKAGE_LAYER_SIZES`], measured on a
 //! Debian 12 install; within a bucket sizes are uniform.
 
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use std::collections::BTreeMap;
 
 /// One bucket of a file-size histogram: `files` regular files of `lo <= size < hi` bytes,

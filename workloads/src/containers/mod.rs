@@ -26,7 +26,6 @@ pub mod driver;
 pub mod layers;
 pub mod overlay_driver;
 pub mod replay;
-pub mod rng;
 pub mod space;
 
 use crate::registry::{Entry, WorkloadSpec};

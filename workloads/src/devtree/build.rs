@@ -16,10 +16,10 @@
 
 use super::content::{object_code, object_len};
 use super::phases::{Env, Tally};
-use super::rng::mix;
 use super::tree::Tree;
 use crate::WorkloadError;
 use crate::latency::Latencies;
+use crate::rng::mix;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;

@@ -8,7 +8,7 @@
 //! source (symbol names, strings, debug info), so it compresses worse than the source, as
 //! `.o`/`.rlib` files do.
 
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Identifiers and comment words (programming vocabulary first: the Zipf-like draw favours
 /// the front of the list, as real code repeats `self`, `value`, `len` far more than `zephyr`).

@@ -40,7 +40,6 @@
 pub mod build;
 pub mod content;
 pub mod phases;
-pub mod rng;
 pub mod tree;
 
 use crate::latency::Latencies;

@@ -3,10 +3,10 @@
 //! real tool it stands for (benchmark-method.md §3: synthetic workloads replay syscall shapes).
 
 use super::content::source_text;
-use super::rng::mix;
 use super::tree::Tree;
 use crate::WorkloadError;
 use crate::latency::Latencies;
+use crate::rng::mix;
 use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
 use std::fs::{self, File};
 use std::io::Write;
@@ -234,7 +234,7 @@ pub(crate) fn remove_tree(
 
 /// Picks `n` distinct files to edit in `cycle`, sorted.
 pub(crate) fn pick_edits(tree: &Tree, n: usize, seed: u64, cycle: u64) -> Vec<usize> {
-    let mut rng = super::rng::SplitMix64::new(mix(seed ^ 0x6564_6974, cycle));
+    let mut rng = crate::rng::SplitMix64::new(mix(seed ^ 0x6564_6974, cycle));
     let n = n.min(tree.files.len());
     let mut picked = std::collections::BTreeSet::new();
     while picked.len() < n {

@@ -38,7 +38,7 @@
 //! stream seeded with the seed, so the same seed and `n` give the same tree.
 
 use super::content::WORDS;
-use super::rng::{SplitMix64, mix};
+use crate::rng::{SplitMix64, mix};
 use std::collections::HashSet;
 use std::path::PathBuf;
 

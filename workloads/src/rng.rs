@@ -1,4 +1,6 @@
-//! SplitMix64: the seeded generator behind every random choice of the dev-tree workload.
+//! SplitMix64: the seeded generator behind every random choice of the synthetic workloads,
+//! so that a seed gives the same trees, layers and writes on every machine and with every
+//! version of every crate.
 //!
 //! Steele, Lea and Flood's SplitMix64 (the seeding generator of `java.util.SplittableRandom`
 //! and of xoshiro): one 64-bit state, an additive step and a 3-round mixer. Small, fast and
@@ -18,6 +20,16 @@ impl SplitMix64 {
         Self { state: seed }
     }
 
+    /// A generator for one purpose (`tag`, e.g. a round and a container number) derived
+    /// from a seed, independent of the order in which other streams are used.
+    pub fn derive(seed: u64, tag: &[u64]) -> Self {
+        let mut s = Self::new(seed);
+        for &t in tag {
+            s = Self::new(s.next_u64() ^ t.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        }
+        s
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
@@ -30,6 +42,11 @@ impl SplitMix64 {
     /// A uniform integer in `0..n` (0 when `n` is 0), by Lemire's multiply-shift.
     pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// A number in `lo..hi` (`lo` when the range is empty).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi.saturating_sub(lo))
     }
 
     /// A uniform index into a slice of length `n` (0 when `n` is 0).
@@ -90,5 +107,31 @@ mod tests {
         assert_eq!(r.weighted(&[0, 0]), 1);
         assert_ne!(mix(1, 2), mix(1, 3));
         assert_ne!(mix(1, 2), mix(2, 1));
+    }
+    #[test]
+    fn splitmix_reference_values() {
+        // The first outputs for seed 1234567, as published with the algorithm's reference
+        // implementation (Vigna, prng.di.unimi.it/splitmix64.c).
+        let mut r = SplitMix64::new(1_234_567);
+        assert_eq!(r.next_u64(), 6_457_827_717_110_365_317);
+        assert_eq!(r.next_u64(), 3_203_168_211_198_807_973);
+    }
+
+    #[test]
+    fn below_stays_in_range_and_streams_differ() {
+        let mut r = SplitMix64::new(7);
+        for n in [1u64, 2, 3, 10, 1000] {
+            for _ in 0..200 {
+                assert!(r.below(n) < n);
+            }
+        }
+        assert_eq!(r.below(0), 0);
+        let a = SplitMix64::derive(1, &[0, 1]).next_u64();
+        let b = SplitMix64::derive(1, &[1, 0]).next_u64();
+        let c = SplitMix64::derive(1, &[0, 1]).next_u64();
+        assert_ne!(a, b);
+        assert_eq!(a, c);
+        let u = SplitMix64::new(3).unit();
+        assert!((0.0..1.0).contains(&u));
     }
 }
