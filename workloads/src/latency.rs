@@ -76,7 +76,9 @@ fn nearest_rank(sorted: &[u64], p: f64) -> Option<f64> {
     } else {
         x.ceil()
     } as usize;
-    sorted.get(rank.clamp(1, sorted.len()) - 1).map(|&x| x as f64)
+    sorted
+        .get(rank.clamp(1, sorted.len()) - 1)
+        .map(|&x| x as f64)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 pub mod fio;
 pub mod latency;
 pub mod registry;
+pub mod wal;
 
 pub use registry::{WorkloadSpec, build, catalogue};
 

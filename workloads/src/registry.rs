@@ -96,6 +96,7 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
                 Target::Device => crate::fio::FioWorkload::device(&spec.name)?,
             }))
         }
+        "wal" => Ok(Box::new(crate::wal::WalWorkload::from_spec(spec, target)?)),
         other => Err(WorkloadError::Failed(format!(
             "unknown workload kind `{other}`; kinds: {}",
             KINDS.join(", ")
@@ -119,7 +120,7 @@ pub fn catalogue() -> Vec<Entry> {
 
 /// The catalogue entries of the kinds other than fio.
 fn extra_entries() -> Vec<Entry> {
-    Vec::new()
+    crate::wal::entries()
 }
 
 fn no_params(spec: &WorkloadSpec) -> Result<(), WorkloadError> {
