@@ -651,10 +651,11 @@ pub(crate) fn run(cfg: &PgConfig, ctx: &RunContext<'_>) -> Result<Measurement, W
     let stats = PgStats::default();
     let format = PgFormat { seg_size };
     // wal_buffers (512 pages in the trace's server), or more if many clients' records
-    // could be in flight at once.
+    // could be in flight at once, up to 64 MiB (larger than any one record can be: an
+    // appender finding the ring full writes it out first).
     let max_record = u64::from(cfg.record_bytes) + u64::from(cfg.pages_per_txn) * PAGE;
     let ring = align_up(
-        (4 * MIB).max(2 * u64::from(cfg.clients) * (max_record + 2 * PAGE)),
+        (4 * MIB).max((2 * u64::from(cfg.clients) * (max_record + 2 * PAGE)).min(64 * MIB)),
         PAGE,
     );
     let gc = GroupCommit::new(
