@@ -14,6 +14,7 @@ pub mod latency;
 pub mod pgbench;
 pub mod registry;
 pub mod rng;
+pub mod wal;
 
 pub use registry::{WorkloadSpec, build, catalogue};
 

@@ -123,6 +123,7 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
         "containers" => Ok(Box::new(crate::containers::ContainersWorkload::from_spec(
             spec, target,
         )?)),
+        "wal" => Ok(Box::new(crate::wal::WalWorkload::from_spec(spec, target)?)),
         other => Err(WorkloadError::Failed(format!(
             "unknown workload kind `{other}`; kinds: {}",
             KINDS.join(", ")
@@ -154,6 +155,7 @@ fn extra_entries() -> Vec<Entry> {
     }));
     v.extend(crate::containers::entries());
     v.extend(crate::devtree::catalogue());
+    v.extend(crate::wal::entries());
     v
 }
 

@@ -30,6 +30,13 @@ impl SplitMix64 {
         s
     }
 
+    /// An independent generator for stream `n` of `seed` (one per thread).
+    pub fn stream(seed: u64, n: u64) -> Self {
+        let mut g = Self::new(seed ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        g.next_u64();
+        g
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
@@ -77,6 +84,20 @@ impl SplitMix64 {
             x -= w;
         }
         weights.len().saturating_sub(1)
+    }
+
+    /// Fills `buf` like a database page or record: the first `1 - zero_fraction` of it with
+    /// random bytes, the rest with zeros (free space, padding), so that a compressing
+    /// filesystem can shrink it by about `1 / (1 - zero_fraction)`.
+    pub fn fill(&mut self, buf: &mut [u8], zero_fraction: f64) {
+        let random = ((buf.len() as f64) * (1.0 - zero_fraction.clamp(0.0, 1.0))).round() as usize;
+        let random = random.min(buf.len());
+        let (head, tail) = buf.split_at_mut(random);
+        for chunk in head.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        tail.fill(0);
     }
 }
 
@@ -133,5 +154,53 @@ mod tests {
         assert_eq!(a, c);
         let u = SplitMix64::new(3).unit();
         assert!((0.0..1.0).contains(&u));
+    }
+    #[test]
+    fn same_seed_same_sequence_other_stream_other_sequence() {
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut g = SplitMix64::new(7);
+                move |_| g.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut g = SplitMix64::new(7);
+                move |_| g.next_u64()
+            })
+            .collect();
+        assert_eq!(a, b);
+        let mut s0 = SplitMix64::stream(7, 0);
+        let mut s1 = SplitMix64::stream(7, 1);
+        assert_ne!(s0.next_u64(), s1.next_u64());
+        // The reference value of SplitMix64 seeded with 0 (Vigna's splitmix64.c).
+        assert_eq!(SplitMix64::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
+    }
+
+    #[test]
+    fn below_stays_in_range() {
+        let mut g = SplitMix64::new(1);
+        let mut seen = [false; 10];
+        for _ in 0..10_000 {
+            let x = g.below(10);
+            assert!(x < 10);
+            seen[x as usize] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "every value comes up");
+        assert_eq!(g.below(0), 0);
+    }
+
+    #[test]
+    fn fill_leaves_the_zero_fraction_at_the_end() {
+        let mut g = SplitMix64::new(3);
+        let mut buf = vec![0xFFu8; 8192];
+        g.fill(&mut buf, 0.25);
+        assert!(buf[6144..].iter().all(|&b| b == 0));
+        let nonzero = buf[..6144].iter().filter(|&&b| b != 0).count();
+        assert!(nonzero > 6000, "{nonzero}");
+        let mut odd = vec![1u8; 13];
+        g.fill(&mut odd, 0.0);
+        g.fill(&mut odd, 1.0);
+        assert!(odd.iter().all(|&b| b == 0));
     }
 }
