@@ -80,7 +80,7 @@ fn loop_every_workload_kind_runs_through_the_harness() {
     assert_eq!(got.len(), records.len(), "one run per cell with --quick");
 
     let workloads = [
-        ("randwrite-4k-fsync", "iops", false),
+        ("fio-randwrite-4k-fsync", "iops", false),
         ("wal-postgresql", "commits_per_s", false),
         ("wal-sqlite", "commits_per_s", false),
         ("wal-innodb", "commits_per_s", false),
