@@ -207,8 +207,10 @@ fn loop_quick_matrix_writes_valid_results_and_resumes() {
         assert!(r.fs.used_bytes.is_some_and(|u| u > 0));
         assert!(r.fs.applied_options.iter().any(|o| o == "noatime"));
     }
-    // Two cells, two runs each, alternating layouts (A B A B).
-    let names: Vec<&str> = all.iter().map(|r| r.layout_name.as_str()).collect();
+    // Two cells, two runs each, interleaved: both layouts in each round (order shuffled).
+    let mut names: Vec<&str> = all.iter().map(|r| r.layout_name.as_str()).collect();
+    names[..2].sort_unstable();
+    names[2..].sort_unstable();
     assert_eq!(names, vec!["cow", "nocow", "cow", "nocow"]);
     let nocow = all.iter().find(|r| r.layout_name == "nocow").unwrap();
     assert!(

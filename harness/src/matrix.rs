@@ -485,8 +485,8 @@ pub fn workload(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>
 }
 
 impl Matrix {
-    /// The cells, workloads outer and candidates inner, so that consecutive runs alternate
-    /// between candidates (A B A B). Raw candidates get only the workloads that can run on
+    /// The cells, workloads outer and candidates inner (the runner shuffles each round of
+    /// runs, so that candidates interleave). Raw candidates get only the workloads that can run on
     /// a device, file workloads skip the raw candidate, and workloads that need btrfs
     /// (subvolumes, snapshots) skip ext4 and xfs candidates.
     pub fn cells(&self, quick: bool) -> Result<Vec<Cell>, HarnessError> {

@@ -439,13 +439,18 @@ pub fn calibrate(
         progress.total(expected);
         let result = (|| -> Result<(), HarnessError> {
             loop {
-                // Cells with the fewest runs first (stable): after a resume the candidates
-                // still alternate.
+                // Cells with the fewest runs first, so that every cell gets its k-th run
+                // before any gets its (k+1)-th, also after a resume; within a round the
+                // order is shuffled, seeded by the round, so that no candidate always runs
+                // right after the same neighbour (benchmark-method.md §5.4).
                 let mut round: Vec<&Cell> = cells
                     .iter()
                     .filter(|cell| needs(values.get(&cell.id)))
                     .collect();
-                round.sort_by_key(|cell| values.get(&cell.id).map_or(0, Vec::len));
+                round.sort_by_key(|cell| {
+                    let n = values.get(&cell.id).map_or(0, Vec::len);
+                    (n, round_order(&c.matrix.name, n, &cell.id))
+                });
                 if round.is_empty() {
                     return Ok(());
                 }
@@ -541,6 +546,17 @@ pub fn calibrate(
     })
 }
 
+/// A cell's place within round `n` of a matrix: a seeded shuffle (FNV-1a of the cell id,
+/// mixed with the matrix and the round by SplitMix64), the same on every resume.
+fn round_order(matrix: &str, n: usize, cell: &str) -> u64 {
+    let fnv = |s: &str| {
+        s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    btrtune_workloads::rng::mix(fnv(matrix) ^ n as u64, fnv(cell))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,5 +566,22 @@ mod tests {
         assert!(cv(&[1.0]).is_infinite());
         assert!(cv(&[10.0, 10.0, 10.0]).abs() < 1e-12);
         assert!((cv(&[9.0, 10.0, 11.0]) - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rounds_are_shuffled_the_same_way_on_every_resume() {
+        let cells: Vec<String> = (0..8).map(|i| format!("layout{i}/wal")).collect();
+        let order = |n: usize| {
+            let mut v: Vec<&String> = cells.iter().collect();
+            v.sort_by_key(|c| round_order("m", n, c));
+            v
+        };
+        assert_eq!(order(0), order(0));
+        let orders: std::collections::BTreeSet<_> = (0..6).map(order).collect();
+        assert!(orders.len() >= 5, "rounds differ in order: {orders:?}");
+        // Not always the matrix order, and no cell always first.
+        let firsts: std::collections::BTreeSet<_> = (0..6).map(|n| order(n)[0]).collect();
+        assert!(firsts.len() >= 3, "{firsts:?}");
+        assert_ne!(round_order("m", 0, "a"), round_order("other", 0, "a"));
     }
 }
