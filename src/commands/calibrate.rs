@@ -155,9 +155,21 @@ pub fn print_summary(summary: &Summary, results: &std::path::Path) {
         summary.resumed_runs,
         results.display()
     );
+    let lw = summary
+        .cells
+        .iter()
+        .map(|c| c.layout.len())
+        .max()
+        .unwrap_or(0);
+    let ww = summary
+        .cells
+        .iter()
+        .map(|c| c.workload.len())
+        .max()
+        .unwrap_or(0);
     for cell in &summary.cells {
         println!(
-            "  {:<16} {:<24} {:>12.1} {:<14} n={:<3} cv={:>5.1}%{}",
+            "  {:<lw$} {:<ww$} {:>12.1} {:<14} n={:<3} cv={:>5.1}%{}",
             cell.layout,
             cell.workload,
             cell.geomean,

@@ -88,13 +88,34 @@ impl WorkloadSpec {
 pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, WorkloadError> {
     match spec.kind.as_str() {
         "fio" => {
-            no_params(spec)?;
-            Ok(Box::new(match target {
+            let p = params::<FioParams>(spec)?;
+            let w = match target {
                 Target::Mount { mountpoint } => {
                     crate::fio::FioWorkload::mount(&spec.name, mountpoint)?
                 }
                 Target::Device => crate::fio::FioWorkload::device(&spec.name)?,
-            }))
+            };
+            let mut full = w.sizing(false);
+            if let Some(s) = p.full_runtime_s {
+                if !(1..=86_400).contains(&s) {
+                    return Err(WorkloadError::Failed(format!(
+                        "{}: full_runtime_s = {s} must be 1..=86400 seconds",
+                        spec.label()
+                    )));
+                }
+                full.runtime_s = s;
+            }
+            if let Some(m) = p.full_size_mib {
+                if !(1..=1 << 20).contains(&m) {
+                    return Err(WorkloadError::Failed(format!(
+                        "{}: full_size_mib = {m} must be 1..=1048576 MiB",
+                        spec.label()
+                    )));
+                }
+                full.size_bytes = m * 1024 * 1024;
+            }
+            let quick = w.sizing(true);
+            Ok(Box::new(w.with_sizes(quick, full)))
         }
         "pgbench" => {
             let config = params::<crate::pgbench::PgbenchConfig>(spec)?;
@@ -159,14 +180,14 @@ fn extra_entries() -> Vec<Entry> {
     v
 }
 
-fn no_params(spec: &WorkloadSpec) -> Result<(), WorkloadError> {
-    match spec.params.keys().next() {
-        None => Ok(()),
-        Some(k) => Err(WorkloadError::Failed(format!(
-            "{} takes no parameters (got `{k}`)",
-            spec.label()
-        ))),
-    }
+/// A fio job's parameters: its full-run sizing (quick runs keep the CI sizes).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FioParams {
+    /// Measured seconds of a full run (the job's default: 30).
+    full_runtime_s: Option<u32>,
+    /// File or region size of a full run, in MiB.
+    full_size_mib: Option<u64>,
 }
 
 /// Deserialises a kind's parameters, naming the workload in errors. Use with
@@ -219,7 +240,25 @@ mod tests {
         let s =
             WorkloadSpec::from_table(&table(json!({"fio": "randwrite-4k-fsync", "x": 1}))).unwrap();
         let e = build(&s, mount.clone()).err().unwrap().to_string();
-        assert!(e.contains("takes no parameters"), "{e}");
+        assert!(e.contains("unknown field `x`"), "{e}");
+        let s = WorkloadSpec::from_table(&table(
+            json!({"fio": "randwrite-4k-fsync", "full_runtime_s": 10, "full_size_mib": 64}),
+        ))
+        .unwrap();
+        let w = build(&s, mount.clone()).unwrap();
+        assert_eq!(w.params()["full"]["runtime_s"], 10);
+        assert_eq!(w.params()["full"]["size_bytes"], 64 << 20);
+        assert_eq!(
+            w.params()["quick"]["runtime_s"],
+            3,
+            "quick runs keep the CI sizes"
+        );
+        let s = WorkloadSpec::from_table(&table(
+            json!({"fio": "randwrite-4k-fsync", "full_runtime_s": 0}),
+        ))
+        .unwrap();
+        let e = build(&s, mount.clone()).err().unwrap().to_string();
+        assert!(e.contains("full_runtime_s = 0"), "{e}");
         let s = WorkloadSpec {
             kind: "zfs".into(),
             name: "x".into(),
