@@ -7,24 +7,8 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use std::process::Command as Sys;
 
-fn require_root() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        assert!(
-            std::env::var("BTRTUNE_REQUIRE_ROOT").as_deref() != Ok("1"),
-            "this test needs root (BTRTUNE_REQUIRE_ROOT=1)"
-        );
-        eprintln!("SKIPPED: needs root");
-    }
-    root
-}
+mod common;
+use common::require_root;
 
 fn sh(cmd: &str, args: &[&str]) -> String {
     let o = Sys::new(cmd).args(args).output().expect("run");

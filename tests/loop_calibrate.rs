@@ -10,17 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn require_root() -> bool {
-    if nix::unistd::Uid::effective().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("BTRTUNE_REQUIRE_ROOT").as_deref() != Ok("1"),
-        "this test needs root (BTRTUNE_REQUIRE_ROOT=1)"
-    );
-    eprintln!("SKIPPED: needs root");
-    false
-}
+mod common;
+use common::require_root;
 
 const MATRIX: &str = r#"
 name = "t"

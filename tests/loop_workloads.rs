@@ -9,17 +9,8 @@
 use assert_cmd::Command;
 use std::collections::BTreeSet;
 
-fn require_root() -> bool {
-    if nix::unistd::Uid::effective().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("BTRTUNE_REQUIRE_ROOT").as_deref() != Ok("1"),
-        "this test needs root (BTRTUNE_REQUIRE_ROOT=1)"
-    );
-    eprintln!("SKIPPED: needs root");
-    false
-}
+mod common;
+use common::require_root;
 
 /// Loop devices whose backing file lies below `dir`.
 fn loops_below(dir: &std::path::Path) -> Vec<String> {

@@ -236,13 +236,14 @@ pub fn read(path: &Path) -> Result<Vec<RunRecord>, HarnessError> {
 
 /// A stable identifier of a cell: FNV-1a over the canonical JSON of what makes it.
 pub fn cell_id(parts: &serde_json::Value) -> String {
-    let s = parts.to_string();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", fnv1a(parts.to_string().as_bytes()))
+}
+
+/// FNV-1a, 64 bits: a stable hash (the same in every build and on every machine).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

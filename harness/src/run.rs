@@ -447,7 +447,7 @@ pub fn calibrate(
                     .iter()
                     .filter(|cell| needs(values.get(&cell.id)))
                     .collect();
-                round.sort_by_key(|cell| {
+                round.sort_by_cached_key(|cell| {
                     let n = values.get(&cell.id).map_or(0, Vec::len);
                     (n, round_order(&c.matrix.name, n, &cell.id))
                 });
@@ -549,12 +549,8 @@ pub fn calibrate(
 /// A cell's place within round `n` of a matrix: a seeded shuffle (FNV-1a of the cell id,
 /// mixed with the matrix and the round by SplitMix64), the same on every resume.
 fn round_order(matrix: &str, n: usize, cell: &str) -> u64 {
-    let fnv = |s: &str| {
-        s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
-    btrtune_workloads::rng::mix(fnv(matrix) ^ n as u64, fnv(cell))
+    use crate::record::fnv1a;
+    btrtune_workloads::rng::mix(fnv1a(matrix.as_bytes()) ^ n as u64, fnv1a(cell.as_bytes()))
 }
 
 #[cfg(test)]

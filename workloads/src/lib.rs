@@ -8,12 +8,14 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod containers;
+pub mod cpu;
 pub mod devtree;
 pub mod fio;
 pub mod latency;
 pub mod pgbench;
 pub mod registry;
 pub mod rng;
+pub mod text;
 pub mod wal;
 
 pub use registry::{WorkloadSpec, build, catalogue};

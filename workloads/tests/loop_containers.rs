@@ -184,6 +184,19 @@ impl Drop for LoopBtrfs {
     }
 }
 
+/// A default quick run of `driver` in `dir` on `fs`.
+fn quick_run(fs: &LoopBtrfs, dir: &Path, driver: Driver) -> btrtune_workloads::Measurement {
+    let w = ContainersWorkload::new(driver, ContainersConfig::default()).unwrap();
+    let stop = AtomicBool::new(false);
+    w.run(&RunContext {
+        dir,
+        device: Path::new(fs.loop_dev.as_deref().unwrap()),
+        quick: true,
+        interrupted: &stop,
+    })
+    .unwrap()
+}
+
 fn shape() -> ImageShape {
     ImageShape {
         layers: 3,
@@ -201,16 +214,7 @@ fn loop_btrfs_quick_run_creates_and_deletes_its_subvolumes() {
     }
     let fs = LoopBtrfs::new();
     let dir = fs.subvolume("data");
-    let w = ContainersWorkload::new(Driver::Btrfs, ContainersConfig::default()).unwrap();
-    let stop = AtomicBool::new(false);
-    let m = w
-        .run(&RunContext {
-            dir: &dir,
-            device: Path::new(fs.loop_dev.as_deref().unwrap()),
-            quick: true,
-            interrupted: &stop,
-        })
-        .unwrap();
+    let m = quick_run(&fs, &dir, Driver::Btrfs);
     let x = |k: &str| {
         *m.extra
             .get(k)
@@ -339,16 +343,7 @@ fn loop_overlay_on_btrfs_is_the_control() {
     }
     let fs = LoopBtrfs::new();
     let dir = fs.subvolume("data");
-    let w = ContainersWorkload::new(Driver::Overlay, ContainersConfig::default()).unwrap();
-    let stop = AtomicBool::new(false);
-    let m = w
-        .run(&RunContext {
-            dir: &dir,
-            device: Path::new(fs.loop_dev.as_deref().unwrap()),
-            quick: true,
-            interrupted: &stop,
-        })
-        .unwrap();
+    let m = quick_run(&fs, &dir, Driver::Overlay);
     assert!(m.extra["copy_ups"] > 0.0);
     assert_eq!(m.extra["whiteout_devices"], 1.0, "root makes 0:0 devices");
     assert!(m.extra.contains_key("btrfs_metadata_peak_bytes"));

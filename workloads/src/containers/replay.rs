@@ -17,10 +17,10 @@ use super::layers::ImagePlan;
 use super::overlay_driver::OverlayDriver;
 use super::space::{self, Usage};
 use super::{ContainersConfig, Driver, Scale};
+use crate::cpu::CpuTime;
 use crate::latency::Latencies;
 use crate::rng::SplitMix64;
 use crate::{Measurement, RunContext, WorkloadError};
-use nix::sys::resource::{UsageWho, getrusage};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -184,13 +184,6 @@ pub fn rounds<D: GraphDriver>(
     Ok(r)
 }
 
-fn cpu_s() -> Result<(f64, f64), WorkloadError> {
-    let u = getrusage(UsageWho::RUSAGE_SELF)
-        .map_err(|e| WorkloadError::Failed(format!("getrusage: {e}")))?;
-    let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    Ok((s(u.user_time()), s(u.system_time())))
-}
-
 /// One run of `driver` with `config` in `ctx`.
 pub fn run(
     driver: Driver,
@@ -201,7 +194,7 @@ pub fn run(
     io.check()?;
     let scale = config.scale(ctx.quick);
     let btrfs_fs = space::is_btrfs(ctx.dir)?;
-    let cpu0 = cpu_s()?;
+    let cpu0 = CpuTime::of_self()?;
     let mut whiteout_devices = None;
     let r = match driver {
         Driver::Btrfs => {
@@ -215,12 +208,12 @@ pub fn run(
             r
         }
     };
-    let cpu1 = cpu_s()?;
+    let cpu = CpuTime::of_self()?.since(cpu0);
     Ok(measurement(
         driver,
         &r,
         &io,
-        (cpu0, cpu1),
+        cpu,
         btrfs_fs,
         whiteout_devices,
     ))
@@ -247,7 +240,7 @@ pub fn measurement(
     driver: Driver,
     r: &Rounds,
     io: &Io<'_>,
-    ((u0, s0), (u1, s1)): ((f64, f64), (f64, f64)),
+    cpu: CpuTime,
     btrfs_fs: bool,
     whiteout_devices: Option<bool>,
 ) -> Measurement {
@@ -264,8 +257,8 @@ pub fn measurement(
         bytes_per_s: Some(t.bytes_written as f64 / wall),
         latency_ns: r.create.percentiles(),
         sync_latency_ns: io.fsyncs.percentiles(),
-        cpu_usr_pct: Some((u1 - u0) / wall * 100.0),
-        cpu_sys_pct: Some((s1 - s0) / wall * 100.0),
+        cpu_usr_pct: Some(cpu.pct(wall).0),
+        cpu_sys_pct: Some(cpu.pct(wall).1),
         runtime_s: r.wall_s,
         ..Measurement::default()
     };

@@ -271,15 +271,6 @@ impl Cycles {
     }
 }
 
-fn cpu_seconds(name: &str) -> Result<(f64, f64), WorkloadError> {
-    use nix::sys::resource::{UsageWho, getrusage};
-    use nix::sys::time::TimeValLike;
-    let u = getrusage(UsageWho::RUSAGE_SELF)
-        .map_err(|e| WorkloadError::Failed(format!("{name}: getrusage failed: {e}")))?;
-    let s = |t: nix::sys::time::TimeVal| t.num_microseconds() as f64 / 1e6;
-    Ok((s(u.user_time()), s(u.system_time())))
-}
-
 impl Workload for DevtreeWorkload {
     fn name(&self) -> &str {
         &self.name
@@ -355,7 +346,7 @@ impl Workload for DevtreeWorkload {
         }
 
         let used_before = env.used_bytes()?;
-        let (usr0, sys0) = cpu_seconds(name)?;
+        let cpu0 = crate::cpu::CpuTime::of_self()?;
         let start = Instant::now();
 
         let (checkout, checkout_tally) = phases::checkout(&env, &tree)?;
@@ -430,7 +421,7 @@ impl Workload for DevtreeWorkload {
             }
         }
         let runtime = start.elapsed().as_secs_f64();
-        let (usr1, sys1) = cpu_seconds(name)?;
+        let cpu = crate::cpu::CpuTime::of_self()?.since(cpu0);
 
         let n = f64::from(c.n);
         let cycle_files = c.tally.files as f64 / n;
@@ -454,8 +445,8 @@ impl Workload for DevtreeWorkload {
             bytes_per_s: Some(per_s((bytes_read + bytes_written) as f64)),
             latency_ns: c.units.percentiles(),
             sync_latency_ns: c.fsyncs.percentiles(),
-            cpu_usr_pct: Some(per_s(usr1 - usr0) * 100.0),
-            cpu_sys_pct: Some(per_s(sys1 - sys0) * 100.0),
+            cpu_usr_pct: Some(cpu.pct(runtime).0),
+            cpu_sys_pct: Some(cpu.pct(runtime).1),
             runtime_s: runtime,
             ..Measurement::default()
         };

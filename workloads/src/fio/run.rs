@@ -289,17 +289,7 @@ fn terminate(child: &mut Child, grace: Duration) {
 }
 
 fn tail(bytes: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    let start = text.len().saturating_sub(max);
-    let start = (start..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    if start > 0 {
-        format!("…{}", &text[start..])
-    } else {
-        text.to_owned()
-    }
+    crate::text::tail(&String::from_utf8_lossy(bytes), max)
 }
 
 /// The non-JSON lines fio printed on standard output (its warnings and errors).
@@ -531,13 +521,6 @@ mod tests {
     #[test]
     fn colons_are_escaped() {
         assert_eq!(escape_colons(Path::new("/mnt/a:b")), "/mnt/a\\:b");
-    }
-
-    #[test]
-    fn tail_keeps_the_end_on_a_char_boundary() {
-        assert_eq!(tail("  short \n".as_bytes(), 100), "short");
-        let t = tail("ééééé".as_bytes(), 3);
-        assert!(t.starts_with('…') && t.ends_with('é'), "{t}");
     }
 
     #[test]

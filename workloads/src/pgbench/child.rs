@@ -9,6 +9,7 @@
 use super::account::RunAs;
 use super::binaries::PgBinaries;
 use crate::WorkloadError;
+use crate::text::tail;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::File;
@@ -144,20 +145,6 @@ pub fn read_lossy(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// At most the last `max` bytes of `text`, trimmed, cut at a character boundary.
-pub fn tail(text: &str, max: usize) -> String {
-    let text = text.trim();
-    let start = text.len().saturating_sub(max);
-    let start = (start..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    if start > 0 {
-        format!("…{}", &text[start..])
-    } else {
-        text.to_owned()
-    }
-}
-
 /// Waits up to `limit` for `child` to exit; its status, or `None` if it is still running.
 pub fn wait_up_to(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let until = Instant::now() + limit;
@@ -236,12 +223,5 @@ mod tests {
         let e =
             run_to_end(c, "pgbench", t.path(), "none", Duration::from_secs(1), &no).unwrap_err();
         assert!(matches!(e, WorkloadError::Missing { .. }), "{e}");
-    }
-
-    #[test]
-    fn tail_keeps_the_end() {
-        assert_eq!(tail("  a \n", 10), "a");
-        let t = tail("ééé", 3);
-        assert!(t.starts_with('…') && t.ends_with('é'), "{t}");
     }
 }

@@ -233,7 +233,7 @@ impl TxLog {
                 continue;
             }
             let tx = TxLine::parse(line).map_err(|m| {
-                output_error(what, format!("line {}: {m}: {:?}", i + 1, tail_chars(line)))
+                output_error(what, format!("line {}: {m}: {:?}", i + 1, head_chars(line)))
             })?;
             match tx.outcome {
                 TxOutcome::Done(us) => {
@@ -273,7 +273,7 @@ impl TxLog {
 }
 
 /// A line cut to 120 characters for an error message.
-fn tail_chars(line: &str) -> String {
+fn head_chars(line: &str) -> String {
     line.chars().take(120).collect()
 }
 

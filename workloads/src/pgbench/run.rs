@@ -8,8 +8,8 @@ use super::config::{Builtin, PgbenchConfig, Sizes};
 use super::output::{Summary, TxLog};
 use super::procstat::ServerCpu;
 use super::server::{PgServer, Stopped};
+use crate::cpu::{CpuTime, pct};
 use crate::{Measurement, RunContext, Target, Workload, WorkloadError};
-use nix::sys::resource::{UsageWho, getrusage};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -157,26 +157,6 @@ fn sync_filesystem(dir: &Path) -> Result<(), WorkloadError> {
     let f = std::fs::File::open(dir)
         .map_err(|e| failed(format!("cannot open {}: {e}", dir.display())))?;
     nix::unistd::syncfs(&f).map_err(|e| failed(format!("syncfs {}: {e}", dir.display())))
-}
-
-/// User and system CPU of waited-for children (`getrusage(RUSAGE_CHILDREN)`).
-fn children_cpu() -> (Duration, Duration) {
-    let d = |t: nix::sys::time::TimeVal| {
-        let us = i128::from(t.tv_sec()) * 1_000_000 + i128::from(t.tv_usec());
-        Duration::from_micros(u64::try_from(us).unwrap_or(0))
-    };
-    match getrusage(UsageWho::RUSAGE_CHILDREN) {
-        Ok(u) => (d(u.user_time()), d(u.system_time())),
-        Err(_) => (Duration::ZERO, Duration::ZERO),
-    }
-}
-
-fn pct(cpu: Duration, wall: Duration) -> f64 {
-    if wall.is_zero() {
-        0.0
-    } else {
-        cpu.as_secs_f64() / wall.as_secs_f64() * 100.0
-    }
 }
 
 /// The per-transaction logs `<prefix>.<pid>` and `<prefix>.<pid>.<thread>` in `dir`.
@@ -361,7 +341,7 @@ impl Workload for PgbenchWorkload {
             Some(&scratch_path.join(log_prefix)),
         );
         let server_cpu0 = ServerCpu::read(server.pid());
-        let client_cpu0 = children_cpu();
+        let client_cpu0 = CpuTime::of_children().unwrap_or_default();
         let bench = client
             .pgbench(
                 "measure",
@@ -369,7 +349,7 @@ impl Workload for PgbenchWorkload {
                 Duration::from_secs(u64::from(sizes.seconds) + 120),
             )
             .map_err(with_log)?;
-        let client_cpu1 = children_cpu();
+        let client_cpu1 = CpuTime::of_children().unwrap_or_default();
         let server_cpu1 = ServerCpu::read(server.pid());
         client.wait_for_sessions_to_end(Duration::from_secs(5))?;
         let after = ServerStats::read(&client, version).map_err(with_log)?;
@@ -393,7 +373,7 @@ impl Workload for PgbenchWorkload {
             return Err(failed(format!(
                 "{}: {failed_tx} transactions failed (pgbench's output: {})",
                 self.name,
-                super::child::tail(&bench.stdout, 1500)
+                crate::text::tail(&bench.stdout, 1500)
             )));
         }
         let transactions = summary.transactions.ok_or_else(|| WorkloadError::Output {
@@ -419,11 +399,11 @@ impl Workload for PgbenchWorkload {
             });
         }
 
-        let wall = bench.elapsed;
-        let (cu, cs) = (
-            client_cpu1.0.saturating_sub(client_cpu0.0),
-            client_cpu1.1.saturating_sub(client_cpu0.1),
-        );
+        let wall = bench.elapsed.as_secs_f64();
+        let CpuTime {
+            user: cu,
+            system: cs,
+        } = client_cpu1.since(client_cpu0);
         let (su, ss) = match (&server_cpu0, &server_cpu1) {
             (Some(a), Some(b)) => b.since(a),
             _ => (Duration::ZERO, Duration::ZERO),

@@ -14,9 +14,10 @@
 
 use super::account::RunAs;
 use super::binaries::PgBinaries;
-use super::child::{POLL, pg_command, read_lossy, tail, wait_up_to};
+use super::child::{POLL, pg_command, read_lossy, wait_up_to};
 use super::procstat;
 use crate::WorkloadError;
+use crate::text::tail;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;

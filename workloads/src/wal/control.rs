@@ -2,8 +2,8 @@
 //! `ramp_time`, benchmark-method.md §2.1), stopping on time, on Ctrl-C or on the first
 //! error, and the CPU time of the window.
 
+use crate::cpu::CpuTime;
 use crate::{RunContext, WorkloadError};
-use nix::sys::resource::{UsageWho, getrusage};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -122,14 +122,6 @@ impl Control {
     }
 }
 
-/// CPU time of this process so far, in seconds (user, system).
-fn cpu_now() -> Result<(f64, f64), WorkloadError> {
-    let u = getrusage(UsageWho::RUSAGE_SELF)
-        .map_err(|e| WorkloadError::Failed(format!("getrusage: {e}")))?;
-    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    Ok((secs(u.user_time()), secs(u.system_time())))
-}
-
 /// What the main thread measured over the window.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Timing {
@@ -152,7 +144,7 @@ pub(crate) fn drive(ctx: &RunContext<'_>, ctl: &Control) -> Result<Timing, Workl
 }
 
 fn drive_inner(ctx: &RunContext<'_>, ctl: &Control) -> Result<Timing, WorkloadError> {
-    let mut started: Option<(Instant, (f64, f64))> = None;
+    let mut started: Option<(Instant, CpuTime)> = None;
     loop {
         if ctx.interrupted.load(Ordering::SeqCst) {
             return Err(WorkloadError::Interrupted);
@@ -163,20 +155,21 @@ fn drive_inner(ctx: &RunContext<'_>, ctl: &Control) -> Result<Timing, WorkloadEr
         }
         let now = Instant::now();
         if started.is_none() && now >= ctl.window.start {
-            started = Some((now, cpu_now()?));
+            started = Some((now, CpuTime::of_self()?));
         }
-        if let Some((t0, (u0, s0))) = started {
+        if let Some((t0, cpu0)) = started {
             if now >= ctl.window.end {
-                let (u1, s1) = cpu_now()?;
-                let wall = now.duration_since(t0).as_secs_f64().max(1e-9);
+                let (cpu_usr_pct, cpu_sys_pct) = CpuTime::of_self()?
+                    .since(cpu0)
+                    .pct(now.duration_since(t0).as_secs_f64());
                 return Ok(Timing {
                     runtime_s: ctl
                         .window
                         .end
                         .duration_since(ctl.window.start)
                         .as_secs_f64(),
-                    cpu_usr_pct: 100.0 * (u1 - u0) / wall,
-                    cpu_sys_pct: 100.0 * (s1 - s0) / wall,
+                    cpu_usr_pct,
+                    cpu_sys_pct,
                 });
             }
         }
