@@ -9,8 +9,8 @@
 //! They run with the rest of the suite (`scripts/test.sh`); as a normal user they skip.
 //! With `BTRTUNE_REQUIRE_ROOT=1`, a skip (not root, a tool missing) is a failure, and so is
 //! a missing tool with `BTRTUNE_REQUIRE_TOOLS=1`;
-//! the device-mapper test also skips when the kernel has no device-mapper, unless
-//! `BTRTUNE_REQUIRE_DM=1`. `BTRTUNE_KEEP=1` leaves everything in place for inspection.
+//! the device-mapper test is `#[ignore]`d (most kernels here have no device-mapper) and run
+//! by `scripts/test.sh` with `--ignored` where `dmsetup version` works. `BTRTUNE_KEEP=1` leaves everything in place for inspection.
 //!
 //! Debian packages: util-linux (blkid, wipefs, partx, mkswap, swapon, findmnt, lsblk),
 //! mount (losetup, mount), parted, e2fsprogs, btrfs-progs, dmsetup.
@@ -714,7 +714,12 @@ fn loop_active_swap_is_refused() {
     assert!(matches!(&err, SafetyError::SharesDisk { .. }), "{err:?}");
 }
 
+/// Needs a kernel with device-mapper, which this project's VMs lack: ignored, so that
+/// the suite does not count it as passed there; `scripts/test.sh` runs it (and requires it to
+/// pass) where `dmsetup version` works. The holder logic is also covered by the fake-sysfs
+/// unit tests.
 #[test]
+#[ignore = "needs device-mapper in the kernel; scripts/test.sh runs it where dmsetup version works"]
 fn loop_device_mapper_holder_is_refused() {
     if !require_root() || !require_tools(&["losetup", "dmsetup"]) {
         return;
@@ -723,17 +728,10 @@ fn loop_device_mapper_holder_is_refused() {
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !dm_ok {
-        assert!(
-            !require_enforced("BTRTUNE_REQUIRE_DM"),
-            "the kernel has no device-mapper (dmsetup version fails) and BTRTUNE_REQUIRE_DM=1"
-        );
-        eprintln!(
-            "SKIPPED: this kernel has no device-mapper (dmsetup version fails); \
-             the holder logic is covered by the fake-sysfs unit tests"
-        );
-        return;
-    }
+    assert!(
+        dm_ok,
+        "the kernel has no device-mapper (dmsetup version fails)"
+    );
     let mut rig = Rig::new();
     let dev = rig.loop_dev(64);
     let name = rig.dm_linear(&dev);
