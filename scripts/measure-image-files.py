@@ -12,13 +12,17 @@ Regular files only (hard links and the /bin -> /usr/bin merge counted once), buc
 size into [0,1), [1,512), then powers of two up to [16 MiB, inf). Also prints directories
 and symlinks, so that files per directory can be derived, and the mean name length.
 
-Usage: python3 scripts/measure-image-files.py   (read-only; no root needed)
+With --zstd, also measures how the base image's files compress: each file cut into
+independent 128 KiB chunks (the unit btrfs compresses), each chunk through `zstd -3`.
+
+Usage: python3 scripts/measure-image-files.py [--zstd]   (read-only; no root needed)
 """
 import glob
 import os
 import re
 import stat
 import subprocess
+import sys
 
 out = subprocess.run(
     ["dpkg-query", "-W",
@@ -47,7 +51,7 @@ EDGES = [0, 1] + [2**k for k in range(9, 25)]
 
 
 def measure(which):
-    files, dirs, links, names = {}, set(), 0, []
+    files, dirs, links, names, paths_of = {}, set(), 0, [], {}
     for lst in glob.glob("/var/lib/dpkg/info/*.list"):
         stem = os.path.basename(lst)[:-5]
         if (stem.split(":")[0] in base) != (which == "base"):
@@ -67,10 +71,12 @@ def measure(which):
                 links += 1
             elif stat.S_ISREG(st.st_mode) and key not in files:
                 files[key] = st.st_size
+                paths_of[key] = p
                 names.append(len(os.path.basename(p)))
     if which == "base":
         st = os.lstat("/var/lib/dpkg/status")
         files[(st.st_dev, st.st_ino)] = st.st_size
+        paths_of[(st.st_dev, st.st_ino)] = "/var/lib/dpkg/status"
     sizes = list(files.values())
     print(f"// {which}: {len(sizes)} files, {sum(sizes)} bytes, {len(dirs)} directories, "
           f"{links} symlinks, mean name {sum(names) / max(1, len(names)):.1f} bytes, "
@@ -85,8 +91,28 @@ def measure(which):
         hi = EDGES[i + 1] if i + 1 < len(EDGES) else "u64::MAX"
         if count[i]:
             print(f"bucket({lo}, {hi}, {count[i]}, {total[i]}),")
+    return list(paths_of.values())
+
+
+def zstd_ratio(paths):
+    raw = packed = 0
+    for p in paths:
+        try:
+            data = open(p, "rb").read()
+        except OSError:
+            continue
+        for i in range(0, len(data), 128 * 1024):
+            chunk = data[i:i + 128 * 1024]
+            out = subprocess.run(["zstd", "-3", "-q", "-c"], input=chunk,
+                                 capture_output=True, check=True).stdout
+            raw += len(chunk)
+            packed += min(len(out), len(chunk))
+    print(f"// base files in 128 KiB chunks through zstd -3: {raw} -> {packed} bytes, "
+          f"{raw / max(1, packed):.2f}:1")
 
 
 print(f"// {len(base)} base packages: {' '.join(sorted(base))}")
-measure("base")
+base_paths = measure("base")
 measure("packages")
+if "--zstd" in sys.argv[1:]:
+    zstd_ratio(base_paths)
