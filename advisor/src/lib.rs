@@ -23,6 +23,7 @@ pub mod explain;
 pub mod hardware;
 pub mod layout;
 pub mod metrics;
+pub mod model;
 pub mod nixeval;
 pub mod nixos;
 pub mod plan;
@@ -30,6 +31,9 @@ pub mod profiles;
 pub mod reason;
 pub mod stats;
 pub mod toolstack;
+
+#[cfg(test)]
+mod rng_for_tests;
 
 pub use error::AdvisorError;
 

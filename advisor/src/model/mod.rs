@@ -1,0 +1,4 @@
+//! Per-hardware-class models fitted from calibration results, and the projections `plan`
+//! and `diagnose` make with them (`benchmark-method.md` §5).
+
+pub mod ols;

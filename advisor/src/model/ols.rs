@@ -1,0 +1,248 @@
+//! Ordinary least squares with standard errors and t intervals: the arithmetic behind every
+//! fitted model (`benchmark-method.md` §5.1). Small problems (tens of features, hundreds of
+//! runs), solved by SVD so that a rank-deficient design is detected instead of inverted.
+
+use nalgebra::{DMatrix, DVector};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Why a least-squares fit is impossible.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OlsError {
+    /// Fewer observations than coefficients plus one: no residual degrees of freedom.
+    #[error("{rows} observations cannot fit {cols} coefficients with an error estimate")]
+    TooFewRows {
+        /// Observations.
+        rows: usize,
+        /// Coefficients.
+        cols: usize,
+    },
+    /// Some coefficient is not identified by the data (a feature never varies, or two always
+    /// vary together).
+    #[error("the design has rank {rank} for {cols} coefficients")]
+    RankDeficient {
+        /// The numerical rank.
+        rank: usize,
+        /// Coefficients.
+        cols: usize,
+    },
+    /// A value is NaN or infinite.
+    #[error("the data contain a value that is not finite")]
+    NotFinite,
+}
+
+/// A fitted linear model y = X b + e, e ~ N(0, sigma^2).
+#[derive(Clone, Debug)]
+pub struct Ols {
+    /// Coefficients b.
+    pub coef: Vec<f64>,
+    /// Their standard errors.
+    pub se: Vec<f64>,
+    /// Residual variance estimate s^2.
+    pub sigma2: f64,
+    /// Residual degrees of freedom (n - p).
+    pub df: usize,
+    /// (X'X)^-1, for the variance of predictions.
+    cov_unscaled: DMatrix<f64>,
+}
+
+/// A prediction at one design row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prediction {
+    /// x'b.
+    pub mean: f64,
+    /// Standard error of the mean x'b.
+    pub se_mean: f64,
+    /// Standard error of a new observation at x (mean and noise).
+    pub se_new: f64,
+    /// Residual degrees of freedom of the fit.
+    pub df: usize,
+}
+
+impl Prediction {
+    /// The two-sided `level` (e.g. 0.95) interval for a new observation.
+    pub fn interval(&self, level: f64) -> (f64, f64) {
+        let h = t_quantile(self.df, level) * self.se_new;
+        (self.mean - h, self.mean + h)
+    }
+
+    /// The two-sided `level` interval for the mean.
+    pub fn mean_interval(&self, level: f64) -> (f64, f64) {
+        let h = t_quantile(self.df, level) * self.se_mean;
+        (self.mean - h, self.mean + h)
+    }
+}
+
+/// The t quantile for a two-sided `level` interval with `df` degrees of freedom (the normal
+/// one when `df` is 0, which no fit produces).
+pub fn t_quantile(df: usize, level: f64) -> f64 {
+    let p = 0.5 + level.clamp(0.0, 0.999_999) / 2.0;
+    match StudentsT::new(0.0, 1.0, df.max(1) as f64) {
+        Ok(t) => t.inverse_cdf(p),
+        Err(_) => 1.959_963_984_540_054,
+    }
+}
+
+/// Fits `y` on the columns of `x` (rows are observations; include an intercept column if
+/// one is wanted).
+pub fn fit(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Ols, OlsError> {
+    let (n, p) = x.shape();
+    if n != y.len() {
+        return Err(OlsError::TooFewRows {
+            rows: y.len(),
+            cols: p,
+        });
+    }
+    if n <= p {
+        return Err(OlsError::TooFewRows { rows: n, cols: p });
+    }
+    if x.iter().chain(y.iter()).any(|v| !v.is_finite()) {
+        return Err(OlsError::NotFinite);
+    }
+    let xtx = x.transpose() * x;
+    let svd = xtx.clone().svd(true, true);
+    let smax = svd.singular_values.max();
+    let tol = smax * (p.max(n) as f64) * f64::EPSILON * 1e3;
+    let rank = svd.singular_values.iter().filter(|&&s| s > tol).count();
+    if rank < p || smax <= 0.0 {
+        return Err(OlsError::RankDeficient { rank, cols: p });
+    }
+    let inv = svd
+        .pseudo_inverse(tol)
+        .map_err(|_| OlsError::RankDeficient { rank, cols: p })?;
+    let b = &inv * (x.transpose() * y);
+    let resid = y - x * &b;
+    let df = n - p;
+    let sigma2 = resid.norm_squared() / df as f64;
+    let se = (0..p)
+        .map(|j| (sigma2 * inv[(j, j)]).max(0.0).sqrt())
+        .collect();
+    Ok(Ols {
+        coef: b.iter().copied().collect(),
+        se,
+        sigma2,
+        df,
+        cov_unscaled: inv,
+    })
+}
+
+impl Ols {
+    /// The prediction at design row `x` (same columns as the fit).
+    pub fn predict(&self, x: &[f64]) -> Prediction {
+        let v = DVector::from_column_slice(x);
+        let mean = self.coef.iter().zip(x).map(|(b, x)| b * x).sum();
+        let q = (v.transpose() * &self.cov_unscaled * &v)[(0, 0)].max(0.0);
+        Prediction {
+            mean,
+            se_mean: (self.sigma2 * q).sqrt(),
+            se_new: (self.sigma2 * (1.0 + q)).sqrt(),
+            df: self.df,
+        }
+    }
+
+    /// The prediction of a difference between two rows (`x1 - x0`): a before/after contrast,
+    /// where shared terms (the intercept) cancel. Its `se_new` is that of the difference of
+    /// two new observations.
+    pub fn contrast(&self, x0: &[f64], x1: &[f64]) -> Prediction {
+        let d: Vec<f64> = x1.iter().zip(x0).map(|(a, b)| a - b).collect();
+        let p = self.predict(&d);
+        // predict() adds one noise term; a difference of two new runs has two.
+        Prediction {
+            se_new: (p.se_mean.powi(2) + 2.0 * self.sigma2).sqrt(),
+            ..p
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng_for_tests::Normal;
+
+    /// A design with an intercept and `k` 0/1 features, each row a random combination.
+    fn design(n: usize, k: usize, g: &mut Normal) -> DMatrix<f64> {
+        DMatrix::from_fn(n, k + 1, |_, j| {
+            if j == 0 {
+                1.0
+            } else {
+                f64::from(u8::from(g.uniform() < 0.5))
+            }
+        })
+    }
+
+    #[test]
+    fn recovers_known_coefficients_and_its_intervals_cover() {
+        let truth = [3.0, 0.4, -0.25, 0.1, 0.0];
+        let sd = 0.08;
+        let mut g = Normal::new(11);
+        let (mut covered, mut trials) = (0usize, 0usize);
+        let mut pi_covered = 0usize;
+        for _ in 0..400 {
+            let x = design(40, truth.len() - 1, &mut g);
+            let y = DVector::from_fn(40, |i, _| {
+                (0..truth.len()).map(|j| x[(i, j)] * truth[j]).sum::<f64>() + sd * g.sample()
+            });
+            let f = fit(&x, &y).unwrap();
+            for (j, t) in truth.iter().enumerate() {
+                let h = t_quantile(f.df, 0.95) * f.se[j];
+                trials += 1;
+                covered += usize::from((f.coef[j] - t).abs() <= h);
+            }
+            let row = [1.0, 1.0, 0.0, 1.0, 0.0];
+            let new = truth.iter().zip(row).map(|(b, x)| b * x).sum::<f64>() + sd * g.sample();
+            let (lo, hi) = f.predict(&row).interval(0.95);
+            pi_covered += usize::from(lo <= new && new <= hi);
+        }
+        let rate = covered as f64 / trials as f64;
+        assert!(
+            (0.92..=0.98).contains(&rate),
+            "coefficient CI coverage {rate}"
+        );
+        let pi = pi_covered as f64 / 400.0;
+        assert!(
+            (0.91..=0.99).contains(&pi),
+            "prediction interval coverage {pi}"
+        );
+    }
+
+    #[test]
+    fn estimates_are_close_with_enough_data() {
+        let mut g = Normal::new(5);
+        let x = design(400, 3, &mut g);
+        let y = DVector::from_fn(400, |i, _| {
+            1.0 + 0.5 * x[(i, 1)] - 0.3 * x[(i, 2)] + 0.05 * g.sample()
+        });
+        let f = fit(&x, &y).unwrap();
+        for (got, want) in f.coef.iter().zip([1.0, 0.5, -0.3, 0.0]) {
+            assert!((got - want).abs() < 0.02, "{:?}", f.coef);
+        }
+        assert!((f.sigma2.sqrt() - 0.05).abs() < 0.01);
+        assert_eq!(f.df, 396);
+    }
+
+    #[test]
+    fn unidentified_designs_are_refused() {
+        // The second feature is always equal to the first.
+        let x = DMatrix::from_row_slice(4, 3, &[1., 0., 0., 1., 1., 1., 1., 0., 0., 1., 1., 1.]);
+        let y = DVector::from_column_slice(&[1.0, 2.0, 1.1, 2.1]);
+        assert!(matches!(fit(&x, &y), Err(OlsError::RankDeficient { .. })));
+        let x = DMatrix::from_row_slice(2, 2, &[1., 0., 1., 1.]);
+        let y = DVector::from_column_slice(&[1.0, 2.0]);
+        assert!(matches!(fit(&x, &y), Err(OlsError::TooFewRows { .. })));
+        let x = DMatrix::from_row_slice(3, 1, &[1., 1., 1.]);
+        let y = DVector::from_column_slice(&[1.0, f64::NAN, 2.0]);
+        assert_eq!(fit(&x, &y).unwrap_err(), OlsError::NotFinite);
+    }
+
+    #[test]
+    fn a_contrast_cancels_the_intercept() {
+        let mut g = Normal::new(9);
+        let x = design(60, 2, &mut g);
+        let y = DVector::from_fn(60, |i, _| 7.0 + 0.3 * x[(i, 1)] + 0.02 * g.sample());
+        let f = fit(&x, &y).unwrap();
+        let c = f.contrast(&[1.0, 0.0, 0.0], &[1.0, 1.0, 0.0]);
+        assert!((c.mean - 0.3).abs() < 0.02);
+        assert!(c.se_mean < c.se_new);
+        assert!((t_quantile(1_000_000, 0.95) - 1.96).abs() < 1e-3);
+        assert!((t_quantile(4, 0.95) - 2.776).abs() < 1e-3);
+    }
+}
