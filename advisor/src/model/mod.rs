@@ -1,4 +1,5 @@
 //! Per-hardware-class models fitted from calibration results, and the projections `plan`
 //! and `diagnose` make with them (`benchmark-method.md` §5).
 
+pub mod features;
 pub mod ols;
