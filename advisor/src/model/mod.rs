@@ -2,4 +2,5 @@
 //! and `diagnose` make with them (`benchmark-method.md` §5).
 
 pub mod features;
+pub mod fit;
 pub mod ols;

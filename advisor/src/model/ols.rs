@@ -126,6 +126,29 @@ pub fn fit(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Ols, OlsError> {
 }
 
 impl Ols {
+    /// A fit from stored parts (a model file): coefficients, their standard errors, s^2,
+    /// residual degrees of freedom and (X'X)^-1.
+    pub fn from_parts(
+        coef: Vec<f64>,
+        se: Vec<f64>,
+        sigma2: f64,
+        df: usize,
+        cov_unscaled: DMatrix<f64>,
+    ) -> Self {
+        Self {
+            coef,
+            se,
+            sigma2,
+            df,
+            cov_unscaled,
+        }
+    }
+
+    /// (X'X)^-1.
+    pub fn cov_unscaled(&self) -> &DMatrix<f64> {
+        &self.cov_unscaled
+    }
+
     /// The prediction at design row `x` (same columns as the fit).
     pub fn predict(&self, x: &[f64]) -> Prediction {
         let v = DVector::from_column_slice(x);
