@@ -4,3 +4,4 @@
 pub mod features;
 pub mod fit;
 pub mod ols;
+pub mod validate;
