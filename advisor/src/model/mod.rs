@@ -4,4 +4,5 @@
 pub mod features;
 pub mod fit;
 pub mod ols;
+pub mod set;
 pub mod validate;
