@@ -44,6 +44,8 @@ enum Command {
     Workload(commands::workload::WorkloadArgs),
     /// Check that two workloads rank layouts alike (the WAL writer against real pgbench).
     Crosscheck(commands::crosscheck::CrosscheckArgs),
+    /// Fit per-hardware-class models from calibration results, validated by held-out layouts.
+    Fit(commands::fit::FitArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Cleanup(a) => commands::calibrate::run_cleanup(a),
         Command::Workload(a) => commands::workload::run(a),
         Command::Crosscheck(a) => commands::crosscheck::run(a),
+        Command::Fit(a) => commands::fit::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -204,3 +204,53 @@ class = "database"
         .success()
         .stdout(predicate::str::contains("myapp"));
 }
+
+#[test]
+fn fit_writes_a_model_file_from_the_committed_crosscheck_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/crosscheck/crosscheck.jsonl"
+    );
+    btrtune()
+        .args(["fit", results, "-o"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pgbench-tpcb"))
+        .stdout(predicate::str::contains("wal-postgresql"));
+    let text = std::fs::read_to_string(dir.path().join("models.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["provenance"]["runs"], 72);
+    let models = m["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    for x in models {
+        assert_eq!(x["class"], "virtio");
+        assert_eq!(x["fitted"]["layouts"], 8);
+        // ext4 is the only layout with fs=ext4: held out, it cannot be projected.
+        let ext4 = x["validation"]["layouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["layout"] == "ext4")
+            .unwrap();
+        assert!(ext4["projected"].is_null());
+    }
+}
+
+#[test]
+fn fit_names_the_file_and_line_of_a_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"not\": \"a record\"}\n").unwrap();
+    btrtune()
+        .args(["fit"])
+        .arg(&bad)
+        .arg("-o")
+        .arg(dir.path().join("m"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("bad.jsonl"));
+    assert!(!dir.path().join("m/models.json").exists());
+}

@@ -1,0 +1,198 @@
+//! `btrtune fit`: per-hardware-class models from calibration results, validated by holding
+//! out each layout, written as a versioned JSON model file.
+
+use anyhow::{Context as _, Result, bail};
+use btrtune_advisor::hardware::DeviceClass;
+use btrtune_advisor::model::features::features_at;
+use btrtune_advisor::model::fit::Observation;
+use btrtune_advisor::model::set::{self, Group, ModelSet, Provenance, Status};
+use btrtune_harness::record::{self, RunRecord};
+use btrtune_workloads::Target;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `btrtune fit`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  btrtune fit results/virtio/ results/ram/ -o results/models/
+  btrtune fit results/virtio/default.jsonl results/virtio/raw.jsonl -o /tmp/m --json")]
+pub struct FitArgs {
+    /// Results files (`.jsonl`) or directories holding them.
+    #[arg(required = true, value_name = "RESULTS")]
+    results: Vec<PathBuf>,
+    /// Directory for `models.json`.
+    #[arg(short, long, value_name = "MODELS_DIR")]
+    out: PathBuf,
+    /// Print the model set as JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+type Key = (DeviceClass, String, String);
+
+/// Every `.jsonl` file named or inside a named directory, sorted.
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut here: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "jsonl"))
+                .collect();
+            here.sort();
+            if here.is_empty() {
+                bail!(
+                    "{}: no results files (*.jsonl) in this directory",
+                    p.display()
+                );
+            }
+            out.extend(here);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Adds one record to the training data.
+fn add(
+    groups: &mut BTreeMap<Key, Group>,
+    prov: &mut Provenance,
+    r: &RunRecord,
+    file: &Path,
+    line: usize,
+) -> Result<()> {
+    let key = (
+        r.device.class,
+        r.workload.name.clone(),
+        r.measurement.primary.clone(),
+    );
+    let v = r.measurement.value;
+    if !(v.is_finite() && v > 0.0) {
+        bail!(
+            "{}:{line}: {} on {} measured {} = {v}: a model needs a positive value",
+            file.display(),
+            r.workload.name,
+            r.layout_name,
+            r.measurement.primary
+        );
+    }
+    let g = groups.entry(key).or_default();
+    match &r.workload.target {
+        Target::Device => g.raw.push(v),
+        Target::Mount { mountpoint } => {
+            let features = features_at(&r.layout, mountpoint).with_context(|| {
+                format!(
+                    "{}:{line}: layout `{}` mounts nothing at {mountpoint}, where {} ran",
+                    file.display(),
+                    r.layout_name,
+                    r.workload.name
+                )
+            })?;
+            g.runs.push(Observation {
+                layout: r.layout_name.clone(),
+                features,
+                value: v,
+            });
+        }
+    }
+    prov.hosts.insert(r.host.hostname.clone());
+    prov.kernels.insert(r.host.kernel.clone());
+    prov.first_unix = if prov.runs == 0 {
+        r.started_unix
+    } else {
+        prov.first_unix.min(r.started_unix)
+    };
+    prov.last_unix = prov.last_unix.max(r.started_unix);
+    prov.runs += 1;
+    Ok(())
+}
+
+/// Runs `btrtune fit`.
+pub fn run(a: FitArgs) -> Result<()> {
+    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
+    let mut prov = Provenance::default();
+    let mut quick = 0usize;
+    for f in files(&a.results)? {
+        let records = record::read(&f).with_context(|| format!("reading {}", f.display()))?;
+        for (i, r) in records.iter().enumerate() {
+            if r.quick {
+                quick += 1;
+                continue;
+            }
+            add(&mut groups, &mut prov, r, &f, i + 1)?;
+        }
+        prov.files.push(f.display().to_string());
+    }
+    // Raw-device runs alone make no model; they cap the layouts' models.
+    groups.retain(|_, g| !g.runs.is_empty());
+    if groups.is_empty() {
+        bail!("no full-size runs on a filesystem in the results ({quick} quick runs skipped)");
+    }
+    let (models, skipped) = set::build(&groups, prov);
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let path = a.out.join("models.json");
+    let tmp = a.out.join(".models.json.tmp");
+    let text = serde_json::to_string_pretty(&models)?;
+    std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&models)?);
+    } else {
+        print_summary(&models, quick);
+        for s in &skipped {
+            println!(
+                "  not fitted: {:?} {} {}: {}",
+                s.key.0, s.key.1, s.key.2, s.why
+            );
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn print_summary(m: &ModelSet, quick: usize) {
+    println!(
+        "{} runs from {} file(s), {} host(s); {quick} quick runs skipped",
+        m.provenance.runs,
+        m.provenance.files.len(),
+        m.provenance.hosts.len()
+    );
+    println!(
+        "  {:<10} {:<24} {:<14} {:>4} {:>5} {:>9}  {:>9} {:>9} {:>8}  status",
+        "class", "workload", "metric", "lay", "runs", "held out", "MdAPE", "ratio", "cover"
+    );
+    for x in &m.models {
+        let v = x.validation.as_ref();
+        println!(
+            "  {:<10} {:<24} {:<14} {:>4} {:>5} {:>9}  {:>9} {:>9} {:>8}  {}",
+            format!("{:?}", x.class).to_lowercase(),
+            x.workload,
+            x.metric,
+            x.fitted.layouts,
+            x.fitted.runs,
+            v.map_or_else(
+                || "-".into(),
+                |v| format!(
+                    "{}/{}",
+                    v.layouts.iter().filter(|l| l.projected.is_some()).count(),
+                    v.layouts.len()
+                )
+            ),
+            pct(v.and_then(|v| v.mdape_metric)),
+            pct(v.and_then(|v| v.mdape_ratio)),
+            pct(v.and_then(|v| v.coverage)),
+            match x.status {
+                Status::Measured => "measured",
+                Status::FailsGoals => "FAILS GOALS",
+                Status::Prior => "prior",
+            }
+        );
+    }
+}
