@@ -70,30 +70,55 @@ pub struct Projection {
     pub high: f64,
 }
 
-/// Fits the observations. Features that never vary in them are left out (a prediction that
-/// needs one says "not calibrated"); features that always vary together are an error.
-pub fn fit(obs: &[Observation]) -> Result<Fitted, OlsError> {
+/// Effects fitted over several classes at once (a class intercept each, shared effects), and
+/// how far a class's own effects spread around them: the prior a class is shrunk toward
+/// (`benchmark-method.md` §5.3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pooled {
+    /// The shared effects.
+    pub effects: Vec<Effect>,
+    /// Residual standard deviation of the pooled fit (log scale).
+    pub sigma: f64,
+    /// Between-class standard deviation of an effect (τ, log scale).
+    pub tau: f64,
+}
+
+/// τ never goes below this (log scale, ≈ 2 %): classes are never assumed identical.
+pub const TAU_FLOOR: f64 = 0.02;
+
+/// The columns (features that vary in `obs`), in name order.
+fn columns(obs: &[Observation]) -> Vec<String> {
     let all: BTreeSet<&str> = obs.iter().flat_map(|o| o.features.names()).collect();
-    let columns: Vec<String> = all
-        .into_iter()
+    all.into_iter()
         .filter(|c| obs.iter().any(|o| o.features.get(c) == 0.0))
         .map(str::to_owned)
-        .collect();
-    let p = columns.len() + 1;
-    let x = DMatrix::from_fn(obs.len(), p, |i, j| {
+        .collect()
+}
+
+fn response(obs: &[Observation]) -> Result<DVector<f64>, OlsError> {
+    if obs.iter().any(|o| !o.value.is_finite() || o.value <= 0.0) {
+        return Err(OlsError::NotFinite);
+    }
+    Ok(DVector::from_iterator(
+        obs.len(),
+        obs.iter().map(|o| o.value.ln()),
+    ))
+}
+
+fn design(obs: &[Observation], columns: &[String]) -> DMatrix<f64> {
+    DMatrix::from_fn(obs.len(), columns.len() + 1, |i, j| {
         if j == 0 {
             1.0
         } else {
             obs[i].features.get(&columns[j - 1])
         }
-    });
-    if obs.iter().any(|o| !o.value.is_finite() || o.value <= 0.0) {
-        return Err(OlsError::NotFinite);
-    }
-    let y = DVector::from_iterator(obs.len(), obs.iter().map(|o| o.value.ln()));
-    let f = ols::fit(&x, &y)?;
+    })
+}
+
+fn fitted(f: &ols::Ols, columns: Vec<String>, obs: &[Observation]) -> Fitted {
+    let p = columns.len() + 1;
     let layouts: BTreeSet<&str> = obs.iter().map(|o| o.layout.as_str()).collect();
-    Ok(Fitted {
+    Fitted {
         intercept: f.coef[0],
         intercept_se: f.se[0],
         effects: columns
@@ -112,6 +137,96 @@ pub fn fit(obs: &[Observation]) -> Result<Fitted, OlsError> {
             .collect(),
         runs: obs.len(),
         layouts: layouts.len(),
+    }
+}
+
+/// Fits the observations. Features that never vary in them are left out (a prediction that
+/// needs one says "not calibrated"); features that always vary together are an error.
+pub fn fit(obs: &[Observation]) -> Result<Fitted, OlsError> {
+    let columns = columns(obs);
+    let y = response(obs)?;
+    let f = ols::fit(&design(obs, &columns), &y)?;
+    Ok(fitted(&f, columns, obs))
+}
+
+/// Fits one class's observations with each effect shrunk toward the pooled one: an effect
+/// the class measured well keeps its own value, one it barely measured leans on the other
+/// classes. Features without a pooled effect are fitted unshrunk.
+pub fn fit_toward(obs: &[Observation], pooled: &Pooled) -> Result<Fitted, OlsError> {
+    let columns = columns(obs);
+    let x = design(obs, &columns);
+    let y = response(obs)?;
+    let s2 = ols::fit(&x, &y)?.sigma2;
+    let tau2 = pooled.tau.max(TAU_FLOOR).powi(2);
+    let (mut lambda, mut prior) = (vec![0.0], vec![0.0]);
+    for c in &columns {
+        match pooled.effects.iter().find(|e| e.feature == *c) {
+            Some(e) => {
+                lambda.push(s2 / tau2);
+                prior.push(e.beta);
+            }
+            None => {
+                lambda.push(0.0);
+                prior.push(0.0);
+            }
+        }
+    }
+    let f = ols::fit_shrunk(&x, &y, &lambda, &prior)?;
+    Ok(fitted(&f, columns, obs))
+}
+
+/// Fits several classes' observations together: one intercept per class, shared effects;
+/// τ² is the between-class variance of the effects by the method of moments (each class's
+/// own effect's squared distance from the shared one, less its sampling variance), floored
+/// at [`TAU_FLOOR`]. Needs two classes or more.
+pub fn fit_pooled(classes: &[&[Observation]]) -> Result<Pooled, OlsError> {
+    let all: Vec<Observation> = classes.iter().flat_map(|c| c.iter().cloned()).collect();
+    let columns = columns(&all);
+    let k = classes.len();
+    if k < 2 {
+        return Err(OlsError::TooFewRows { rows: k, cols: 2 });
+    }
+    let x = DMatrix::from_fn(all.len(), k + columns.len(), |i, j| {
+        let class_of_row = {
+            let mut acc = 0;
+            let mut c = 0;
+            while i >= acc + classes[c].len() {
+                acc += classes[c].len();
+                c += 1;
+            }
+            c
+        };
+        if j < k {
+            f64::from(u8::from(j == class_of_row))
+        } else {
+            all[i].features.get(&columns[j - k])
+        }
+    });
+    let f = ols::fit(&x, &response(&all)?)?;
+    let effects: Vec<Effect> = columns
+        .iter()
+        .enumerate()
+        .map(|(j, c)| Effect {
+            feature: c.clone(),
+            beta: f.coef[k + j],
+            se: f.se[k + j],
+        })
+        .collect();
+    let (mut sum, mut n) = (0.0, 0usize);
+    for c in classes {
+        let Ok(own) = fit(c) else { continue };
+        for e in &own.effects {
+            if let Some(p) = effects.iter().find(|p| p.feature == e.feature) {
+                sum += (e.beta - p.beta).powi(2) - e.se.powi(2);
+                n += 1;
+            }
+        }
+    }
+    let tau2 = if n > 0 { sum / n as f64 } else { 0.0 };
+    Ok(Pooled {
+        effects,
+        sigma: f.sigma2.sqrt(),
+        tau: tau2.max(TAU_FLOOR * TAU_FLOOR).sqrt(),
     })
 }
 
@@ -243,5 +358,49 @@ mod tests {
         let e = m.predict(&feats(&["compress=lzo"])).unwrap_err();
         assert_eq!(e, NotCalibrated::Features(vec!["compress=lzo".into()]));
         assert!(e.to_string().contains("not calibrated for compress=lzo"));
+    }
+
+    #[test]
+    fn a_class_with_little_data_leans_on_the_pooled_effects() {
+        // Class A: 6 rounds of every layout, nocow effect 0.30. Class B: one round, and its
+        // own noisy data; its true nocow effect is 0.25 (close to A's).
+        let a = synthetic(7, 6);
+        let mut g = Normal::new(8);
+        let b: Vec<Observation> = synthetic(9, 1)
+            .into_iter()
+            .map(|mut o| {
+                let shift = -0.05 * o.features.get("nocow") + 0.25 * g.sample();
+                o.value *= shift.exp();
+                o
+            })
+            .collect();
+        let pooled = fit_pooled(&[&a, &b]).unwrap();
+        assert!(pooled.tau >= TAU_FLOOR);
+        let own = fit(&b).unwrap();
+        let shrunk = fit_toward(&b, &pooled).unwrap();
+        let beta = |m: &Fitted| {
+            m.effects
+                .iter()
+                .find(|e| e.feature == "nocow")
+                .unwrap()
+                .beta
+        };
+        let p = pooled
+            .effects
+            .iter()
+            .find(|e| e.feature == "nocow")
+            .unwrap()
+            .beta;
+        assert!(
+            (beta(&shrunk) - p).abs() < (beta(&own) - p).abs(),
+            "own {} shrunk {} pooled {p}",
+            beta(&own),
+            beta(&shrunk)
+        );
+        // Class A has plenty: shrinking barely moves it.
+        let a_own = beta(&fit(&a).unwrap());
+        let a_shrunk = beta(&fit_toward(&a, &pooled).unwrap());
+        assert!((a_own - a_shrunk).abs() < 0.03, "{a_own} vs {a_shrunk}");
+        assert!(fit_pooled(&[&a]).is_err(), "pooling needs two classes");
     }
 }

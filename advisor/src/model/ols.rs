@@ -125,6 +125,40 @@ pub fn fit(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Ols, OlsError> {
     })
 }
 
+/// Fits `y` on `x` with a Normal prior on the coefficients: coefficient j is pulled toward
+/// `prior[j]` with weight `lambda[j]` = s²/τ² (0: no prior), giving the empirical-Bayes
+/// posterior mean β = (X'X + Λ)⁻¹(X'y + Λβ₀) (`benchmark-method.md` §5.3, ridge toward a
+/// prior rather than toward 0). s² and the degrees of freedom are the unpenalized fit's;
+/// the stored (X'X + Λ)⁻¹ makes the standard errors and intervals the posterior ones.
+pub fn fit_shrunk(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    lambda: &[f64],
+    prior: &[f64],
+) -> Result<Ols, OlsError> {
+    let plain = fit(x, y)?;
+    let p = x.ncols();
+    if lambda.len() != p || prior.len() != p || lambda.iter().chain(prior).any(|v| !v.is_finite()) {
+        return Err(OlsError::NotFinite);
+    }
+    let l = DMatrix::from_diagonal(&DVector::from_column_slice(lambda));
+    let b0 = DVector::from_column_slice(prior);
+    let inv = (x.transpose() * x + &l)
+        .try_inverse()
+        .ok_or(OlsError::RankDeficient { rank: 0, cols: p })?;
+    let b = &inv * (x.transpose() * y + &l * b0);
+    let se = (0..p)
+        .map(|j| (plain.sigma2 * inv[(j, j)]).max(0.0).sqrt())
+        .collect();
+    Ok(Ols {
+        coef: b.iter().copied().collect(),
+        se,
+        sigma2: plain.sigma2,
+        df: plain.df,
+        cov_unscaled: inv,
+    })
+}
+
 impl Ols {
     /// A fit from stored parts (a model file): coefficients, their standard errors, s^2,
     /// residual degrees of freedom and (X'X)^-1.
@@ -267,5 +301,45 @@ mod tests {
         assert!(c.se_mean < c.se_new);
         assert!((t_quantile(1_000_000, 0.95) - 1.96).abs() < 1e-3);
         assert!((t_quantile(4, 0.95) - 2.776).abs() < 1e-3);
+    }
+
+    #[test]
+    fn shrinkage_pulls_toward_the_prior_more_when_data_is_scarce() {
+        let mut g = Normal::new(5);
+        let fit_with = |n: usize, g: &mut Normal| {
+            let x = design(n, 1, g);
+            let y =
+                DVector::from_iterator(n, (0..n).map(|i| 2.0 + 0.5 * x[(i, 1)] + 0.1 * g.sample()));
+            // Prior says the effect is 0, τ = 0.05: λ = s²/τ².
+            let s2 = fit(&x, &y).unwrap().sigma2;
+            fit_shrunk(&x, &y, &[0.0, s2 / 0.0025], &[0.0, 0.0]).unwrap()
+        };
+        let few = fit_with(6, &mut g);
+        let many = fit_with(400, &mut g);
+        assert!(
+            few.coef[1] < 0.4,
+            "scarce data: pulled toward 0, got {}",
+            few.coef[1]
+        );
+        assert!(
+            (many.coef[1] - 0.5).abs() < 0.05,
+            "ample data: the data wins, got {}",
+            many.coef[1]
+        );
+        assert!(
+            few.se[1] < 0.05 + 1e-9,
+            "posterior sd no wider than the prior's"
+        );
+        // λ = 0 is plain OLS.
+        let x = design(30, 2, &mut g);
+        let y = DVector::from_iterator(
+            30,
+            (0..30).map(|i| 1.0 + x[(i, 1)] - x[(i, 2)] + 0.1 * g.sample()),
+        );
+        let a = fit(&x, &y).unwrap();
+        let b = fit_shrunk(&x, &y, &[0.0; 3], &[9.0; 3]).unwrap();
+        for j in 0..3 {
+            assert!((a.coef[j] - b.coef[j]).abs() < 1e-9);
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! how far projections for a layout never measured can be trusted.
 
 use super::features::Features;
-use super::fit::{Observation, fit};
+use super::fit::{Effect, Fitted, Observation};
+use super::ols::OlsError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -59,8 +60,12 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Validates by holding out each layout of `obs` in turn.
-pub fn leave_one_layout_out(obs: &[Observation]) -> Validation {
+/// Validates by holding out each layout of `obs` in turn and refitting with `fit` (the same
+/// procedure that made the model, shrinkage included).
+pub fn leave_one_layout_out(
+    obs: &[Observation],
+    fit: impl Fn(&[Observation]) -> Result<Fitted, OlsError>,
+) -> Validation {
     let mut by_layout: BTreeMap<&str, (Features, Vec<f64>)> = BTreeMap::new();
     for o in obs {
         by_layout
@@ -133,6 +138,38 @@ pub fn leave_one_layout_out(obs: &[Observation]) -> Validation {
     }
 }
 
+/// Leave-one-class-out (`benchmark-method.md` §5.5): how well effects fitted on other
+/// classes predict this class's measured before/after ratios (each layout against the
+/// baseline). The median absolute percentage error, over layouts whose features the effects
+/// cover; `None` without a baseline or a comparable layout. It tells how far the effects
+/// behind a prior (a class nobody measured) can be trusted.
+pub fn class_transfer_mdape(obs: &[Observation], effects: &[Effect]) -> Option<f64> {
+    let mut by_layout: BTreeMap<&str, (Features, Vec<f64>)> = BTreeMap::new();
+    for o in obs {
+        by_layout
+            .entry(o.layout.as_str())
+            .or_insert_with(|| (o.features.clone(), Vec::new()))
+            .1
+            .push(o.value);
+    }
+    let baseline = by_layout
+        .values()
+        .find(|(f, _)| f.0.is_empty())
+        .map(|(_, v)| geomean(v))?;
+    let apes: Vec<f64> = by_layout
+        .values()
+        .filter(|(f, _)| !f.0.is_empty())
+        .filter_map(|(f, v)| {
+            let mut log = 0.0;
+            for n in f.names() {
+                log += effects.iter().find(|e| e.feature == n)?.beta;
+            }
+            Some((log.exp() / (geomean(v) / baseline) - 1.0).abs())
+        })
+        .collect();
+    median(apes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +206,7 @@ mod tests {
                 });
             }
         }
-        let v = leave_one_layout_out(&obs);
+        let v = leave_one_layout_out(&obs, super::super::fit::fit);
         assert_eq!(v.layouts.len(), 8);
         let ext4 = v.layouts.iter().find(|r| r.layout == "ext4").unwrap();
         assert!(ext4.projected.is_none(), "fs=ext4 is in no other layout");
@@ -181,5 +218,46 @@ mod tests {
         assert!(cov >= 0.8, "coverage {cov}");
         let nocow = v.layouts.iter().find(|r| r.layout == "nocow").unwrap();
         assert!((nocow.projected_ratio.unwrap() - 0.3f64.exp()).abs() < 0.15);
+    }
+
+    #[test]
+    fn effects_from_another_class_are_scored_on_this_ones_ratios() {
+        let mut g = Normal::new(6);
+        let obs: Vec<Observation> = (0..4)
+            .flat_map(|_| {
+                [
+                    (&[][..], "cow"),
+                    (&["nocow"][..], "nocow"),
+                    (&["autodefrag"][..], "ad"),
+                ]
+            })
+            .map(|(f, name)| {
+                let f = feats(f);
+                let log = 5.0 + 0.4 * f.get("nocow");
+                Observation {
+                    layout: name.into(),
+                    value: (log + 0.01 * g.sample()).exp(),
+                    features: f,
+                }
+            })
+            .collect();
+        let e = |b: f64| Effect {
+            feature: "nocow".into(),
+            beta: b,
+            se: 0.01,
+        };
+        let ad = Effect {
+            feature: "autodefrag".into(),
+            beta: 0.0,
+            se: 0.01,
+        };
+        let right = class_transfer_mdape(&obs, &[e(0.4), ad.clone()]).unwrap();
+        let wrong = class_transfer_mdape(&obs, &[e(0.0), ad]).unwrap();
+        assert!(right < 0.02, "{right}");
+        assert!(wrong > 0.1, "{wrong}");
+        assert!(
+            class_transfer_mdape(&obs, &[]).is_none(),
+            "no effect covers a layout"
+        );
     }
 }
