@@ -81,7 +81,11 @@ pub fn class_of_block(name: &str) -> DeviceClass {
     } else if disk.starts_with("vd") {
         DeviceClass::Virtio
     } else if disk.starts_with("mmcblk") {
-        DeviceClass::Sd
+        // The MMC core names the card type: `MMC` for soldered eMMC, `SD` for a card.
+        match read_trim(&format!("/sys/block/{disk}/device/type")).as_str() {
+            "MMC" => DeviceClass::Emmc,
+            _ => DeviceClass::Sd,
+        }
     } else if disk.starts_with("zram") || disk.starts_with("ram") {
         DeviceClass::Ram
     } else if disk.starts_with("sd") {

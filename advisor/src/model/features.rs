@@ -7,6 +7,7 @@
 //! Compression is void on NOCOW data (§2), so a NOCOW subvolume has no compression feature:
 //! `zstd:1` + NOCOW and NOCOW alone are the same point to the model.
 
+use crate::hardware::DeviceClass;
 use crate::layout::options::Discard;
 use crate::layout::{
     Atime, BtrfsFilesystem, CompressionProperty, Content, DiskContent, Layout, Subvolume,
@@ -29,7 +30,8 @@ impl Features {
         self.0.keys().map(String::as_str)
     }
 
-    fn set(&mut self, name: impl Into<String>) {
+    /// Sets the indicator `name` to 1.
+    pub fn set(&mut self, name: impl Into<String>) {
         self.0.insert(name.into(), 1);
     }
 }
@@ -58,6 +60,43 @@ pub fn features_at(layout: &Layout, mountpoint: &str) -> Option<Features> {
         f.set(format!("fs={format}"));
         f
     })
+}
+
+/// Whether a device of this class normally takes TRIM, so that the kernel mounts btrfs with
+/// `discard=async` by default (since 6.2, `btrfs-tuning-facts.md` §1.2). USB bridges often
+/// do not pass it; rotational disks and unknown devices are taken as not.
+pub fn trims_by_default(class: DeviceClass) -> bool {
+    matches!(
+        class,
+        DeviceClass::Nvme
+            | DeviceClass::SataSsd
+            | DeviceClass::Virtio
+            | DeviceClass::Emmc
+            | DeviceClass::Sd
+    )
+}
+
+/// The features of a user's layout on a device of `class`: as [`features_at`], plus the
+/// kernel's default `discard=async` where the layout says nothing about discard and the
+/// device takes TRIM. (Calibration layouts go through [`features_at`]: the harness mounts
+/// them `nodiscard` unless discard is the variable under test.)
+pub fn features_on(layout: &Layout, mountpoint: &str, class: DeviceClass) -> Option<Features> {
+    let mut f = features_at(layout, mountpoint)?;
+    let silent = layout.btrfs_filesystems().into_iter().any(|(_, fs)| {
+        fs.options.discard.is_none()
+            && (fs
+                .subvolumes
+                .iter()
+                .any(|s| s.mount.as_ref().is_some_and(|m| m.mountpoint == mountpoint))
+                || fs
+                    .top_level
+                    .as_ref()
+                    .is_some_and(|t| t.mountpoint == mountpoint))
+    });
+    if silent && trims_by_default(class) {
+        f.set("discard=async");
+    }
+    Some(f)
 }
 
 fn btrfs_features(fs: &BtrfsFilesystem, sv: Option<&Subvolume>) -> Features {

@@ -2,8 +2,10 @@
 //! versioned JSON file with the provenance of its training data.
 
 use super::features::Features;
-use super::fit::{Fitted, NotCalibrated, Observation, Projection, fit};
-use super::validate::{Validation, leave_one_layout_out};
+use super::fit::{Fitted, NotCalibrated, Observation, Projection, fit, fit_pooled, fit_toward};
+use super::ols::OlsError;
+use super::priors::{PriorBasis, priors};
+use super::validate::{Validation, class_transfer_mdape, leave_one_layout_out};
 use crate::hardware::DeviceClass;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,9 +66,30 @@ pub struct Model {
     pub capability: Option<f64>,
     /// The fit.
     pub fitted: Fitted,
+    /// The classes whose pooled effects this class's effects were shrunk toward, and the
+    /// between-class spread τ that set how far (none: fitted on its own data alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk_toward: Option<Shrinkage>,
     /// Held-out validation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<Validation>,
+    /// Leave-one-class-out: median absolute error of this class's measured before/after
+    /// ratios as projected by the other classes' effects alone (how well effects transfer
+    /// to a class nobody measured, as priors assume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_transfer_mdape: Option<f64>,
+    /// For a prior model: the documented figures and calibrated classes it comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorBasis>,
+}
+
+/// How a class's effects were shrunk (`benchmark-method.md` §5.3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Shrinkage {
+    /// The classes pooled (this one included).
+    pub classes: Vec<DeviceClass>,
+    /// Between-class standard deviation of an effect (log scale).
+    pub tau: f64,
 }
 
 /// A model file.
@@ -102,44 +125,97 @@ fn geomean(v: &[f64]) -> f64 {
     (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
 }
 
-/// Fits and validates every group.
+/// Fits and validates every group. Where several classes measured a workload, each class's
+/// effects are shrunk toward the effects pooled over all of them, and the held-out
+/// validation repeats that whole procedure without the held-out layout's runs.
 pub fn build(
     groups: &BTreeMap<(DeviceClass, String, String), Group>,
     provenance: Provenance,
 ) -> (ModelSet, Vec<Skipped>) {
+    let mut by_workload: BTreeMap<(&str, &str), Vec<(DeviceClass, &Group)>> = BTreeMap::new();
+    for ((class, workload, metric), g) in groups {
+        by_workload
+            .entry((workload.as_str(), metric.as_str()))
+            .or_default()
+            .push((*class, g));
+    }
     let mut models = Vec::new();
     let mut skipped = Vec::new();
-    for ((class, workload, metric), g) in groups {
-        let key = (*class, workload.clone(), metric.clone());
-        let fitted = match fit(&g.runs) {
-            Ok(f) => f,
-            Err(e) => {
-                skipped.push(Skipped {
-                    key,
-                    why: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let validation = leave_one_layout_out(&g.runs);
-        let ok = validation
-            .mdape_ratio
-            .is_some_and(|m| m <= GOAL_MDAPE_RATIO)
-            && validation.coverage.is_some_and(|c| c >= GOAL_COVERAGE);
-        models.push(Model {
-            class: *class,
-            workload: workload.clone(),
-            metric: metric.clone(),
-            status: if ok {
-                Status::Measured
+    for ((workload, metric), classes) in by_workload {
+        let fittable: Vec<(DeviceClass, &[Observation])> = classes
+            .iter()
+            .filter(|(_, g)| fit(&g.runs).is_ok())
+            .map(|(c, g)| (*c, g.runs.as_slice()))
+            .collect();
+        for (class, g) in &classes {
+            let key = (*class, workload.to_string(), metric.to_string());
+            let others: Vec<&[Observation]> = fittable
+                .iter()
+                .filter(|(c, _)| c != class)
+                .map(|(_, o)| *o)
+                .collect();
+            let procedure = |train: &[Observation]| -> Result<Fitted, OlsError> {
+                if others.is_empty() {
+                    return fit(train);
+                }
+                let mut all = others.clone();
+                all.push(train);
+                match fit_pooled(&all) {
+                    Ok(p) => fit_toward(train, &p),
+                    Err(_) => fit(train),
+                }
+            };
+            let fitted = match procedure(&g.runs) {
+                Ok(f) => f,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        key,
+                        why: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let shrunk_toward = if others.is_empty() {
+                None
             } else {
-                Status::FailsGoals
-            },
-            capability: (!g.raw.is_empty()).then(|| geomean(&g.raw)),
-            fitted,
-            validation: Some(validation),
-        });
+                let mut all = others.clone();
+                all.push(&g.runs);
+                fit_pooled(&all).ok().map(|p| Shrinkage {
+                    classes: fittable.iter().map(|(c, _)| *c).collect(),
+                    tau: p.tau,
+                })
+            };
+            let validation = leave_one_layout_out(&g.runs, procedure);
+            let transfer_effects = match others.as_slice() {
+                [] => None,
+                [one] => fit(one).ok().map(|f| f.effects),
+                many => fit_pooled(many).ok().map(|p| p.effects),
+            };
+            let class_transfer = transfer_effects.and_then(|e| class_transfer_mdape(&g.runs, &e));
+            let ok = validation
+                .mdape_ratio
+                .is_some_and(|m| m <= GOAL_MDAPE_RATIO)
+                && validation.coverage.is_some_and(|c| c >= GOAL_COVERAGE);
+            models.push(Model {
+                class: *class,
+                workload: workload.to_string(),
+                metric: metric.to_string(),
+                status: if ok {
+                    Status::Measured
+                } else {
+                    Status::FailsGoals
+                },
+                capability: (!g.raw.is_empty()).then(|| geomean(&g.raw)),
+                fitted,
+                shrunk_toward,
+                validation: Some(validation),
+                class_transfer_mdape: class_transfer,
+                prior: None,
+            });
+        }
     }
+    let prior_models = priors(&models, groups);
+    models.extend(prior_models);
     (
         ModelSet {
             schema_version: MODEL_SCHEMA_VERSION,
@@ -251,5 +327,88 @@ mod tests {
         let json = serde_json::to_string(&set).unwrap();
         let back: ModelSet = serde_json::from_str(&json).unwrap();
         assert_eq!(back, set);
+    }
+
+    fn key(c: DeviceClass, w: &str, m: &str) -> (DeviceClass, String, String) {
+        (c, w.into(), m.into())
+    }
+
+    /// Two calibrated classes, with raw capabilities, for a WAL workload and its raw job.
+    fn two_classes() -> BTreeMap<(DeviceClass, String, String), Group> {
+        let mut groups = BTreeMap::new();
+        groups.insert(
+            key(DeviceClass::Virtio, "wal-postgresql", "commits_per_s"),
+            group(0.03, 1),
+        );
+        groups.insert(
+            key(DeviceClass::Ram, "wal-postgresql", "commits_per_s"),
+            group(0.03, 2),
+        );
+        for (c, raw) in [(DeviceClass::Virtio, 4000.0), (DeviceClass::Ram, 9000.0)] {
+            groups.insert(
+                key(c, "fio-randwrite-4k-fsync", "iops"),
+                Group {
+                    runs: Vec::new(),
+                    raw: vec![raw],
+                },
+            );
+        }
+        groups
+    }
+
+    #[test]
+    fn classes_share_effects_and_unmeasured_classes_get_labelled_priors() {
+        let (set, _) = build(&two_classes(), Provenance::default());
+        let v = set
+            .get(DeviceClass::Virtio, "wal-postgresql", "commits_per_s")
+            .unwrap();
+        let s = v
+            .shrunk_toward
+            .as_ref()
+            .expect("two classes: shrunk toward the pool");
+        assert_eq!(s.classes, vec![DeviceClass::Virtio, DeviceClass::Ram]);
+        assert!(s.tau >= super::super::fit::TAU_FLOOR);
+        // Every class with documented figures and no measurements gets a prior.
+        for class in [
+            DeviceClass::Nvme,
+            DeviceClass::SataSsd,
+            DeviceClass::Hdd,
+            DeviceClass::Emmc,
+            DeviceClass::Sd,
+            DeviceClass::Usb,
+        ] {
+            let m = set.get(class, "wal-postgresql", "commits_per_s").unwrap();
+            assert_eq!(m.status, Status::Prior);
+            assert!(m.validation.is_none());
+            let basis = m.prior.as_ref().unwrap();
+            assert_eq!(basis.capability_job, "fio-randwrite-4k-fsync");
+            assert!(!basis.source.is_empty());
+        }
+        // The HDD prior: documented capability × the measured efficiency η.
+        let hdd = set
+            .get(DeviceClass::Hdd, "wal-postgresql", "commits_per_s")
+            .unwrap();
+        let eta = ((7.0 - 4000f64.ln()) + (7.0 - 9000f64.ln())) / 2.0;
+        let expect = (50f64 * 250.0).sqrt().ln() + eta;
+        assert!(
+            (hdd.fitted.intercept - expect).abs() < 0.05,
+            "{} vs {expect}",
+            hdd.fitted.intercept
+        );
+        // Its intervals are far wider than a measured class's, and a ratio still comes from
+        // the pooled effects (nocow ≈ +0.4 on the log scale).
+        let base = Features::default();
+        let (pv, ph) = (v.predict(&base).unwrap(), hdd.predict(&base).unwrap());
+        assert!(
+            ph.high / ph.low > 5.0 * (pv.high / pv.low),
+            "{ph:?} vs {pv:?}"
+        );
+        let r = hdd.fitted.ratio(&base, &feats(&["nocow"])).unwrap();
+        assert!((r.value.ln() - 0.4).abs() < 0.05, "{r:?}");
+        let rv = v.fitted.ratio(&base, &feats(&["nocow"])).unwrap();
+        assert!(
+            r.high / r.low > rv.high / rv.low,
+            "a prior's ratio is less certain"
+        );
     }
 }
