@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the shipped calibration: the `raw` and `default` matrices for each hardware
-# class, results appended under results/<class>/ (re-running resumes where it stopped).
+# class, results appended under results/<class>/ (re-running resumes where it stopped), then
+# refits results/models/models.json (the models `plan` and `diagnose` embed) from every
+# class directory under results/.
 #
 #   sudo scripts/calibrate.sh                          # this machine's two classes:
 #                                                      #   virtio (loop over /var/tmp), ram (/dev/shm)
@@ -31,3 +33,10 @@ for matrix in raw default; do
     "$bin" calibrate --matrix "$matrix" --out "results/$class/" "${src[@]}"
   done
 done
+
+classes=()
+for d in results/*/; do
+  [[ -f $d/default.jsonl ]] && classes+=("$d")
+done
+echo "== fit ${classes[*]}"
+"$bin" fit "${classes[@]}" -o results/models/

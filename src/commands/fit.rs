@@ -165,18 +165,32 @@ fn print_summary(m: &ModelSet, quick: usize) {
         m.provenance.hosts.len()
     );
     println!(
-        "  {:<10} {:<24} {:<14} {:>4} {:>5} {:>9}  {:>9} {:>9} {:>8}  status",
-        "class", "workload", "metric", "lay", "runs", "held out", "MdAPE", "ratio", "cover"
+        "  {:<8} {:<24} {:<14} {:>4} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7} {:>8}  status",
+        "class",
+        "workload",
+        "metric",
+        "lay",
+        "runs",
+        "tau",
+        "held out",
+        "MdAPE",
+        "ratio",
+        "cover",
+        "xclass"
     );
-    for x in &m.models {
+    let measured = m.models.iter().filter(|x| x.status != Status::Prior);
+    for x in measured {
         let v = x.validation.as_ref();
         println!(
-            "  {:<10} {:<24} {:<14} {:>4} {:>5} {:>9}  {:>9} {:>9} {:>8}  {}",
-            format!("{:?}", x.class).to_lowercase(),
+            "  {:<8} {:<24} {:<14} {:>4} {:>5} {:>6} {:>9} {:>8} {:>8} {:>7} {:>8}  {}",
+            x.class.as_str(),
             x.workload,
             x.metric,
             x.fitted.layouts,
             x.fitted.runs,
+            x.shrunk_toward
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| format!("{:.3}", s.tau)),
             v.map_or_else(
                 || "-".into(),
                 |v| format!(
@@ -188,11 +202,61 @@ fn print_summary(m: &ModelSet, quick: usize) {
             pct(v.and_then(|v| v.mdape_metric)),
             pct(v.and_then(|v| v.mdape_ratio)),
             pct(v.and_then(|v| v.coverage)),
+            pct(x.class_transfer_mdape),
             match x.status {
                 Status::Measured => "measured",
                 Status::FailsGoals => "FAILS GOALS",
                 Status::Prior => "prior",
             }
+        );
+    }
+    // Per class, over every held-out layout of every workload: the issue's goals.
+    let mut classes: BTreeMap<DeviceClass, (Vec<f64>, usize, usize)> = BTreeMap::new();
+    for x in m.models.iter().filter(|x| x.status != Status::Prior) {
+        let e = classes.entry(x.class).or_default();
+        for l in x.validation.iter().flat_map(|v| &v.layouts) {
+            if let (Some(p), Some(r)) = (l.projected_ratio, l.measured_ratio) {
+                e.0.push((p / r - 1.0).abs());
+            }
+            if l.projected.is_some() {
+                e.1 += l.runs_covered;
+                e.2 += l.runs;
+            }
+        }
+    }
+    for (class, (mut apes, hit, n)) in classes {
+        apes.sort_by(f64::total_cmp);
+        let q = |f: f64| {
+            apes.get(((apes.len() as f64 - 1.0) * f).round() as usize)
+                .copied()
+        };
+        println!(
+            "  {class}: held-out before/after ratios over {} layout×workload cells: MdAPE {} \
+             (quartiles {}–{}; goal ≤ {:.0}%), 95% interval coverage {} of {n} runs (goal ≥ {:.0}%)",
+            apes.len(),
+            pct(q(0.5)),
+            pct(q(0.25)),
+            pct(q(0.75)),
+            set::GOAL_MDAPE_RATIO * 100.0,
+            pct((n > 0).then(|| hit as f64 / n as f64)),
+            set::GOAL_COVERAGE * 100.0,
+        );
+    }
+    println!(
+        "  (held out: layouts projectable without their own runs; MdAPE: of the metric; ratio: of \
+         before/after ratios against the baseline; cover: held-out runs inside the 95% interval; \
+         xclass: ratio error when another class's effects alone project this class's layouts)"
+    );
+    let priors: std::collections::BTreeSet<&str> = m
+        .models
+        .iter()
+        .filter(|x| x.status == Status::Prior)
+        .map(|x| x.class.as_str())
+        .collect();
+    if !priors.is_empty() {
+        println!(
+            "  prior models (documented device figures × measured efficiency, labelled `prior`): {}",
+            priors.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
 }

@@ -2,7 +2,10 @@
 
 use super::write_atomic;
 use anyhow::{Context as _, Result, bail};
+use btrtune_advisor::hardware::DeviceClass;
 use btrtune_advisor::hardware::facter;
+use btrtune_advisor::model::against_example::{self, Outcome, PurposeEffect};
+use btrtune_advisor::model::set::{ModelSet, Status};
 use btrtune_advisor::profiles::ToolDb;
 use btrtune_advisor::toolstack::{EXAMPLES, HostPurpose, Priority, Toolstack};
 use btrtune_advisor::{disko, explain, nixos, plan};
@@ -18,7 +21,8 @@ use std::path::PathBuf;
       --nixos storage.nix --explain plan.md
   btrtune plan --example database-server --out-dir ./out
   btrtune plan --example laptop-hdd --json | jq .layout
-  btrtune plan --list-examples")]
+  btrtune plan --list-examples
+  btrtune plan --example database-server --models results/models/")]
 pub struct PlanArgs {
     /// Comma-separated tools and services (`btrtune tools` lists them).
     #[arg(long, value_name = "LIST", conflicts_with_all = ["toolstack", "example"])]
@@ -74,9 +78,12 @@ pub struct PlanArgs {
     /// Write disko.nix, nixos.nix, plan.md and plan.json into this directory.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
-    /// Print the plan (layout, conflicts, warnings) as JSON instead of disko.nix.
+    /// Print the plan (layout, conflicts, warnings, projections) as JSON instead of disko.nix.
     #[arg(long)]
     json: bool,
+    /// A model file or directory from `btrtune fit` (default: the shipped models).
+    #[arg(long, value_name = "MODELS")]
+    models: Option<PathBuf>,
 }
 
 /// Runs `btrtune plan`.
@@ -128,13 +135,23 @@ pub fn run(a: PlanArgs) -> Result<()> {
         .context("reading the facter report")?;
     let plan = plan::plan(&stack, &db, hardware, a.disk.as_deref())?;
 
+    let models = match &a.models {
+        Some(p) => ModelSet::read(p)?,
+        None => ModelSet::shipped()?,
+    };
+    let class = plan.input.disk.class;
+    let effects = against_example::effects(&plan.layout, class, &models);
     let disko_text = disko::emit(&plan);
-    let json = serde_json::to_string_pretty(&plan)? + "\n";
+    let explained = explain::explain(&plan) + &against_example::markdown(&effects, class);
+    let json = serde_json::to_string_pretty(&PlanJson {
+        plan: &plan,
+        projected_against_disko_example: &effects,
+    })? + "\n";
     if let Some(dir) = &a.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         write_atomic(&dir.join("disko.nix"), &disko_text)?;
         write_atomic(&dir.join("nixos.nix"), &nixos::emit(&plan))?;
-        write_atomic(&dir.join("plan.md"), &explain::explain(&plan))?;
+        write_atomic(&dir.join("plan.md"), &explained)?;
         write_atomic(&dir.join("plan.json"), &json)?;
         eprintln!(
             "wrote disko.nix, nixos.nix, plan.md and plan.json to {}",
@@ -145,7 +162,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
         write_atomic(p, &nixos::emit(&plan))?;
     }
     if let Some(p) = &a.explain {
-        write_atomic(p, &explain::explain(&plan))?;
+        write_atomic(p, &explained)?;
     }
     if let Some(p) = &a.output {
         write_atomic(p, &disko_text)?;
@@ -156,7 +173,59 @@ pub fn run(a: PlanArgs) -> Result<()> {
         print!("{disko_text}");
     }
     summary(&plan, a.nixos.is_some() || a.out_dir.is_some());
+    print_effects(&effects, class);
     Ok(())
+}
+
+/// The plan as JSON, with its projections.
+#[derive(serde::Serialize)]
+struct PlanJson<'a> {
+    #[serde(flatten)]
+    plan: &'a plan::Plan,
+    projected_against_disko_example: &'a [PurposeEffect],
+}
+
+/// The per-purpose projections, on standard error beside the summary.
+fn print_effects(effects: &[PurposeEffect], class: DeviceClass) {
+    if effects.is_empty() {
+        return;
+    }
+    eprintln!(
+        "projected effect against disko's example layout (example/btrfs-subvolumes.nix: CoW, \
+         nothing compressed, relatime) on {class}, after/before with 95% interval:"
+    );
+    for e in effects {
+        let what = match &e.outcome {
+            Outcome::Projected(c) => format!(
+                "{:<14} x{:<5.2} [{:.2}, {:.2}]{}  {}{}",
+                c.metric,
+                c.ratio.value,
+                c.ratio.low,
+                c.ratio.high,
+                if c.capped {
+                    " capped at the device"
+                } else {
+                    ""
+                },
+                if c.changes.is_empty() {
+                    "same treatment".to_string()
+                } else {
+                    c.changes.join(" ")
+                },
+                match c.status {
+                    Status::Measured => String::new(),
+                    s => format!("  ({})", s.label()),
+                }
+            ),
+            Outcome::NotProjected(why) => format!("not projected: {why}"),
+        };
+        eprintln!(
+            "  {:<17} {:<24} {:<23} {what}",
+            e.purpose.as_str(),
+            e.mountpoint,
+            e.workload
+        );
+    }
 }
 
 /// A few lines on standard error: conflicts, warnings, where the rest is.
