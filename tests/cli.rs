@@ -254,3 +254,88 @@ fn fit_names_the_file_and_line_of_a_bad_record() {
         .stderr(predicate::str::contains("bad.jsonl"));
     assert!(!dir.path().join("m/models.json").exists());
 }
+
+/// The shipped model file is what `btrtune fit` makes of the shipped results: regenerating
+/// it changes nothing (the same command `scripts/calibrate.sh` ends with).
+#[test]
+fn the_shipped_models_are_refitted_identically_from_the_shipped_results() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().unwrap();
+    let out = btrtune()
+        .current_dir(root)
+        .args(["fit", "results/ram/", "results/virtio/", "-o"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let summary = String::from_utf8(out).unwrap();
+    // The held-out errors are printed per class against the goals.
+    for class in ["ram:", "virtio:"] {
+        assert!(summary.contains(class), "{summary}");
+    }
+    assert!(summary.contains("95% interval coverage"), "{summary}");
+    assert!(summary.contains("prior models"), "{summary}");
+    let fresh = std::fs::read_to_string(dir.path().join("models.json")).unwrap();
+    let shipped = std::fs::read_to_string(format!("{root}/results/models/models.json")).unwrap();
+    assert!(
+        fresh == shipped,
+        "results/models/models.json is stale: run `btrtune fit results/ram/ results/virtio/ -o results/models/`"
+    );
+}
+
+#[test]
+fn plan_projects_each_purpose_against_the_disko_example() {
+    let out = btrtune()
+        .args(["plan", "--example", "database-server"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("projected effect against disko's example layout"),
+        "{err}"
+    );
+    let db = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("database") && l.contains("wal-postgresql"))
+        .unwrap_or_else(|| panic!("no database projection in\n{err}"));
+    // A ratio with its interval, and what changed against the example.
+    assert!(db.contains(" x") && db.contains('['), "{db}");
+    assert!(db.contains("+nocow"), "{db}");
+    // A class nobody calibrated is projected from priors, and says so.
+    let out = btrtune()
+        .args(["plan", "--example", "workstation"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("on nvme"), "{err}");
+    assert!(err.contains("(prior)"), "{err}");
+    // The JSON carries the same projections.
+    let out = btrtune()
+        .args(["plan", "--example", "database-server", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = v["projected_against_disko_example"].as_array().unwrap();
+    assert!(
+        p.iter()
+            .any(|e| e["purpose"] == "database"
+                && e["projected"]["ratio"]["value"].as_f64().is_some())
+    );
+    assert!(v["layout"].is_object(), "the plan itself is still there");
+}
+
+#[test]
+fn plan_names_a_bad_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("models.json");
+    std::fs::write(&bad, "{\n  \"schema_version\": 1,\n  \"models\": 7\n}\n").unwrap();
+    btrtune()
+        .args(["plan", "--example", "workstation", "--models"])
+        .arg(dir.path())
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("models.json:"));
+}

@@ -204,9 +204,21 @@ fn print_summary(m: &ModelSet, quick: usize) {
             pct(v.and_then(|v| v.coverage)),
             pct(x.class_transfer_mdape),
             match x.status {
-                Status::Measured => "measured",
-                Status::FailsGoals => "FAILS GOALS",
-                Status::Prior => "prior",
+                Status::Measured => "measured".to_string(),
+                Status::FailsGoals => "FAILS GOALS".to_string(),
+                Status::Prior => "prior".to_string(),
+            } + &match x.fitted.outliers.len() {
+                0 => String::new(),
+                k => format!(
+                    "  ({k} outlier run{} down-weighted: {})",
+                    if k == 1 { "" } else { "s" },
+                    x.fitted
+                        .outliers
+                        .iter()
+                        .map(|o| o.layout.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             }
         );
     }

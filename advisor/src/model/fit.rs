@@ -49,6 +49,21 @@ pub struct Fitted {
     pub runs: usize,
     /// Distinct layouts fitted.
     pub layouts: usize,
+    /// Runs the robust fit weighted below [`OUTLIER_WEIGHT`]: far from every other run of
+    /// their layout and from the model (flagged, not dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outliers: Vec<Outlier>,
+}
+
+/// A run the robust fit mostly discounted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outlier {
+    /// Its layout.
+    pub layout: String,
+    /// Its value.
+    pub value: f64,
+    /// Its weight in the fit (1 = full).
+    pub weight: f64,
 }
 
 /// What a prediction cannot use.
@@ -115,7 +130,10 @@ fn design(obs: &[Observation], columns: &[String]) -> DMatrix<f64> {
     })
 }
 
-fn fitted(f: &ols::Ols, columns: Vec<String>, obs: &[Observation]) -> Fitted {
+/// Runs weighted below this are listed as outliers in the model.
+pub const OUTLIER_WEIGHT: f64 = 0.5;
+
+fn fitted(f: &ols::Ols, columns: Vec<String>, obs: &[Observation], w: &[f64]) -> Fitted {
     let p = columns.len() + 1;
     let layouts: BTreeSet<&str> = obs.iter().map(|o| o.layout.as_str()).collect();
     Fitted {
@@ -137,16 +155,29 @@ fn fitted(f: &ols::Ols, columns: Vec<String>, obs: &[Observation]) -> Fitted {
             .collect(),
         runs: obs.len(),
         layouts: layouts.len(),
+        outliers: obs
+            .iter()
+            .zip(w)
+            .filter(|(_, w)| **w < OUTLIER_WEIGHT)
+            .map(|(o, w)| Outlier {
+                layout: o.layout.clone(),
+                value: o.value,
+                weight: *w,
+            })
+            .collect(),
     }
 }
 
-/// Fits the observations. Features that never vary in them are left out (a prediction that
-/// needs one says "not calibrated"); features that always vary together are an error.
+/// Fits the observations, robustly (Huber weights, [`ols::huber_weights`]). Features that
+/// never vary in them are left out (a prediction that needs one says "not calibrated");
+/// features that always vary together are an error.
 pub fn fit(obs: &[Observation]) -> Result<Fitted, OlsError> {
     let columns = columns(obs);
+    let x = design(obs, &columns);
     let y = response(obs)?;
-    let f = ols::fit(&design(obs, &columns), &y)?;
-    Ok(fitted(&f, columns, obs))
+    let w = ols::huber_weights(&x, &y)?;
+    let f = ols::fit_weighted(&x, &y, &w)?;
+    Ok(fitted(&f, columns, obs, &w))
 }
 
 /// Fits one class's observations with each effect shrunk toward the pooled one: an effect
@@ -156,7 +187,8 @@ pub fn fit_toward(obs: &[Observation], pooled: &Pooled) -> Result<Fitted, OlsErr
     let columns = columns(obs);
     let x = design(obs, &columns);
     let y = response(obs)?;
-    let s2 = ols::fit(&x, &y)?.sigma2;
+    let w = ols::huber_weights(&x, &y)?;
+    let s2 = ols::fit_weighted(&x, &y, &w)?.sigma2;
     let tau2 = pooled.tau.max(TAU_FLOOR).powi(2);
     let (mut lambda, mut prior) = (vec![0.0], vec![0.0]);
     for c in &columns {
@@ -171,8 +203,8 @@ pub fn fit_toward(obs: &[Observation], pooled: &Pooled) -> Result<Fitted, OlsErr
             }
         }
     }
-    let f = ols::fit_shrunk(&x, &y, &lambda, &prior)?;
-    Ok(fitted(&f, columns, obs))
+    let f = ols::fit_shrunk(&x, &y, &w, &lambda, &prior)?;
+    Ok(fitted(&f, columns, obs, &w))
 }
 
 /// Fits several classes' observations together: one intercept per class, shared effects;
@@ -202,7 +234,8 @@ pub fn fit_pooled(classes: &[&[Observation]]) -> Result<Pooled, OlsError> {
             all[i].features.get(&columns[j - k])
         }
     });
-    let f = ols::fit(&x, &response(&all)?)?;
+    let y = response(&all)?;
+    let f = ols::fit_weighted(&x, &y, &ols::huber_weights(&x, &y)?)?;
     let effects: Vec<Effect> = columns
         .iter()
         .enumerate()

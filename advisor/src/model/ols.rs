@@ -85,20 +85,28 @@ pub fn t_quantile(df: usize, level: f64) -> f64 {
 /// Fits `y` on the columns of `x` (rows are observations; include an intercept column if
 /// one is wanted).
 pub fn fit(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Ols, OlsError> {
+    fit_weighted(x, y, &vec![1.0; y.len()])
+}
+
+/// Weighted least squares: row i counts with weight `w[i]` (1 for plain OLS). s² is the
+/// weighted residual variance over Σw − p.
+pub fn fit_weighted(x: &DMatrix<f64>, y: &DVector<f64>, w: &[f64]) -> Result<Ols, OlsError> {
     let (n, p) = x.shape();
-    if n != y.len() {
+    if n != y.len() || n != w.len() {
         return Err(OlsError::TooFewRows {
-            rows: y.len(),
+            rows: y.len().min(w.len()),
             cols: p,
         });
     }
     if n <= p {
         return Err(OlsError::TooFewRows { rows: n, cols: p });
     }
-    if x.iter().chain(y.iter()).any(|v| !v.is_finite()) {
+    if x.iter().chain(y.iter()).chain(w).any(|v| !v.is_finite()) || w.iter().any(|&v| v < 0.0) {
         return Err(OlsError::NotFinite);
     }
-    let xtx = x.transpose() * x;
+    let wm = DMatrix::from_diagonal(&DVector::from_column_slice(w));
+    let xtw = x.transpose() * &wm;
+    let xtx = &xtw * x;
     let svd = xtx.clone().svd(true, true);
     let smax = svd.singular_values.max();
     let tol = smax * (p.max(n) as f64) * f64::EPSILON * 1e3;
@@ -109,10 +117,12 @@ pub fn fit(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Ols, OlsError> {
     let inv = svd
         .pseudo_inverse(tol)
         .map_err(|_| OlsError::RankDeficient { rank, cols: p })?;
-    let b = &inv * (x.transpose() * y);
+    let b = &inv * (&xtw * y);
     let resid = y - x * &b;
     let df = n - p;
-    let sigma2 = resid.norm_squared() / df as f64;
+    let wsum: f64 = w.iter().sum();
+    let rss: f64 = resid.iter().zip(w).map(|(r, w)| w * r * r).sum();
+    let sigma2 = rss / (wsum - p as f64).max(1.0);
     let se = (0..p)
         .map(|j| (sigma2 * inv[(j, j)]).max(0.0).sqrt())
         .collect();
@@ -125,28 +135,85 @@ pub fn fit(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Ols, OlsError> {
     })
 }
 
-/// Fits `y` on `x` with a Normal prior on the coefficients: coefficient j is pulled toward
-/// `prior[j]` with weight `lambda[j]` = s²/τ² (0: no prior), giving the empirical-Bayes
-/// posterior mean β = (X'X + Λ)⁻¹(X'y + Λβ₀) (`benchmark-method.md` §5.3, ridge toward a
-/// prior rather than toward 0). s² and the degrees of freedom are the unpenalized fit's;
-/// the stored (X'X + Λ)⁻¹ makes the standard errors and intervals the posterior ones.
+/// Huber's tuning constant: 95 % efficiency when the noise is normal.
+pub const HUBER_K: f64 = 1.345;
+
+/// Robust weights by Huber's M-estimator (iteratively reweighted least squares): a row whose
+/// studentized residual exceeds [`HUBER_K`] robust standard deviations (the residuals' MAD /
+/// 0.6745) gets weight k·s/|r| < 1, so that one disturbed run moves the fit little, and is
+/// never dropped (`benchmark-method.md` §3: flag outliers, never drop them silently).
+pub fn huber_weights(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Vec<f64>, OlsError> {
+    let n = y.len();
+    let mut w = vec![1.0; n];
+    for _ in 0..50 {
+        let f = fit_weighted(x, y, &w)?;
+        let b = DVector::from_column_slice(&f.coef);
+        let r = y - x * &b;
+        // Studentize by leverage h_ii = w_i x_i'(X'WX)⁻¹x_i.
+        let z: Vec<f64> = (0..n)
+            .map(|i| {
+                let xi = x.row(i).transpose();
+                let h = (w[i] * (xi.transpose() * &f.cov_unscaled * &xi)[(0, 0)]).clamp(0.0, 0.99);
+                r[i] / (1.0 - h).sqrt()
+            })
+            .collect();
+        let mut abs: Vec<f64> = z.iter().map(|v| v.abs()).collect();
+        abs.sort_by(f64::total_cmp);
+        let mad = if n % 2 == 1 {
+            abs[n / 2]
+        } else {
+            (abs[n / 2 - 1] + abs[n / 2]) / 2.0
+        };
+        let s = (mad / 0.6745).max(1e-3);
+        let next: Vec<f64> = z
+            .iter()
+            .map(|v| {
+                if v.abs() <= HUBER_K * s {
+                    1.0
+                } else {
+                    HUBER_K * s / v.abs()
+                }
+            })
+            .collect();
+        let moved = next
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        w = next;
+        if moved < 1e-6 {
+            break;
+        }
+    }
+    Ok(w)
+}
+
+/// Fits `y` on `x` (rows weighted by `w`) with a Normal prior on the coefficients:
+/// coefficient j is pulled toward `prior[j]` with weight `lambda[j]` = s²/τ² (0: no prior),
+/// giving the empirical-Bayes posterior mean β = (X'WX + Λ)⁻¹(X'Wy + Λβ₀)
+/// (`benchmark-method.md` §5.3, ridge toward a prior rather than toward 0). s² and the
+/// degrees of freedom are the unpenalized fit's; the stored (X'WX + Λ)⁻¹ makes the standard
+/// errors and intervals the posterior ones.
 pub fn fit_shrunk(
     x: &DMatrix<f64>,
     y: &DVector<f64>,
+    w: &[f64],
     lambda: &[f64],
     prior: &[f64],
 ) -> Result<Ols, OlsError> {
-    let plain = fit(x, y)?;
+    let plain = fit_weighted(x, y, w)?;
     let p = x.ncols();
     if lambda.len() != p || prior.len() != p || lambda.iter().chain(prior).any(|v| !v.is_finite()) {
         return Err(OlsError::NotFinite);
     }
+    let wm = DMatrix::from_diagonal(&DVector::from_column_slice(w));
+    let xtw = x.transpose() * &wm;
     let l = DMatrix::from_diagonal(&DVector::from_column_slice(lambda));
     let b0 = DVector::from_column_slice(prior);
-    let inv = (x.transpose() * x + &l)
+    let inv = (&xtw * x + &l)
         .try_inverse()
         .ok_or(OlsError::RankDeficient { rank: 0, cols: p })?;
-    let b = &inv * (x.transpose() * y + &l * b0);
+    let b = &inv * (&xtw * y + &l * b0);
     let se = (0..p)
         .map(|j| (plain.sigma2 * inv[(j, j)]).max(0.0).sqrt())
         .collect();
@@ -312,7 +379,7 @@ mod tests {
                 DVector::from_iterator(n, (0..n).map(|i| 2.0 + 0.5 * x[(i, 1)] + 0.1 * g.sample()));
             // Prior says the effect is 0, τ = 0.05: λ = s²/τ².
             let s2 = fit(&x, &y).unwrap().sigma2;
-            fit_shrunk(&x, &y, &[0.0, s2 / 0.0025], &[0.0, 0.0]).unwrap()
+            fit_shrunk(&x, &y, &[1.0; 400][..n], &[0.0, s2 / 0.0025], &[0.0, 0.0]).unwrap()
         };
         let few = fit_with(6, &mut g);
         let many = fit_with(400, &mut g);
@@ -337,9 +404,30 @@ mod tests {
             (0..30).map(|i| 1.0 + x[(i, 1)] - x[(i, 2)] + 0.1 * g.sample()),
         );
         let a = fit(&x, &y).unwrap();
-        let b = fit_shrunk(&x, &y, &[0.0; 3], &[9.0; 3]).unwrap();
+        let b = fit_shrunk(&x, &y, &[1.0; 30], &[0.0; 3], &[9.0; 3]).unwrap();
         for j in 0..3 {
             assert!((a.coef[j] - b.coef[j]).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn one_disturbed_run_is_downweighted_not_followed() {
+        let mut g = Normal::new(21);
+        let x = design(40, 2, &mut g);
+        let mut y = DVector::from_iterator(
+            40,
+            (0..40).map(|i| 3.0 + 0.3 * x[(i, 1)] - 0.2 * x[(i, 2)] + 0.03 * g.sample()),
+        );
+        // One run at a fifth of its value (a hiccup on the machine).
+        let bad = (0..40).find(|&i| x[(i, 1)] == 1.0).unwrap();
+        y[bad] += (0.2f64).ln();
+        let w = huber_weights(&x, &y).unwrap();
+        assert!(w[bad] < 0.1, "the disturbed run: weight {}", w[bad]);
+        let clean = w.iter().enumerate().filter(|(i, _)| *i != bad);
+        assert!(clean.clone().filter(|(_, w)| **w == 1.0).count() >= 30);
+        let robust = fit_weighted(&x, &y, &w).unwrap();
+        let plain = fit(&x, &y).unwrap();
+        assert!((robust.coef[1] - 0.3).abs() < 0.03, "{:?}", robust.coef);
+        assert!((plain.coef[1] - 0.3).abs() > (robust.coef[1] - 0.3).abs());
     }
 }

@@ -240,6 +240,7 @@ pub fn priors(
                     cov_unscaled: cov,
                     runs: 0,
                     layouts: 0,
+                    outliers: Vec::new(),
                 },
                 shrunk_toward: None,
                 validation: None,
