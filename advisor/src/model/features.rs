@@ -221,4 +221,36 @@ mod tests {
         assert_eq!(names("ext4"), ["fs=ext4"]);
         assert!(features_at(&layouts["cow"], "/nowhere").is_none());
     }
+
+    #[test]
+    fn a_users_layout_gets_the_kernels_default_discard_where_the_device_trims() {
+        let layouts = recorded_layouts();
+        let cow = &layouts["cow"];
+        let on = |class| -> Vec<String> {
+            features_on(cow, "/data", class)
+                .unwrap()
+                .names()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(on(DeviceClass::Nvme), ["discard=async"]);
+        assert_eq!(on(DeviceClass::Virtio), ["discard=async"]);
+        assert_eq!(on(DeviceClass::Hdd), Vec::<String>::new());
+        // A layout that says `nodiscard` keeps it.
+        let mut off = cow.clone();
+        for d in &mut off.disks {
+            if let DiskContent::Whole {
+                content: Content::Btrfs(fs),
+            } = &mut d.content
+            {
+                fs.options.discard = Some(Discard::Off);
+            }
+        }
+        assert!(
+            features_on(&off, "/data", DeviceClass::Nvme)
+                .unwrap()
+                .0
+                .is_empty()
+        );
+    }
 }
