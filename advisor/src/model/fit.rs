@@ -175,9 +175,10 @@ pub fn fit(obs: &[Observation]) -> Result<Fitted, OlsError> {
     let columns = columns(obs);
     let x = design(obs, &columns);
     let y = response(obs)?;
-    let w = ols::huber_weights(&x, &y)?;
+    let (w, scale) = ols::huber_weights(&x, &y)?;
     let f = ols::fit_weighted(&x, &y, &w)?;
-    Ok(fitted(&f, columns, obs, &w))
+    let s2 = ols::huber_sigma2(&x, &y, &f.coef, scale);
+    Ok(fitted(&f.with_sigma2(s2), columns, obs, &w))
 }
 
 /// Fits one class's observations with each effect shrunk toward the pooled one: an effect
@@ -187,8 +188,9 @@ pub fn fit_toward(obs: &[Observation], pooled: &Pooled) -> Result<Fitted, OlsErr
     let columns = columns(obs);
     let x = design(obs, &columns);
     let y = response(obs)?;
-    let w = ols::huber_weights(&x, &y)?;
-    let s2 = ols::fit_weighted(&x, &y, &w)?.sigma2;
+    let (w, scale) = ols::huber_weights(&x, &y)?;
+    let own = ols::fit_weighted(&x, &y, &w)?;
+    let s2 = ols::huber_sigma2(&x, &y, &own.coef, scale);
     let tau2 = pooled.tau.max(TAU_FLOOR).powi(2);
     let (mut lambda, mut prior) = (vec![0.0], vec![0.0]);
     for c in &columns {
@@ -203,7 +205,7 @@ pub fn fit_toward(obs: &[Observation], pooled: &Pooled) -> Result<Fitted, OlsErr
             }
         }
     }
-    let f = ols::fit_shrunk(&x, &y, &w, &lambda, &prior)?;
+    let f = ols::fit_shrunk(&x, &y, &w, &lambda, &prior)?.with_sigma2(s2);
     Ok(fitted(&f, columns, obs, &w))
 }
 
@@ -235,7 +237,12 @@ pub fn fit_pooled(classes: &[&[Observation]]) -> Result<Pooled, OlsError> {
         }
     });
     let y = response(&all)?;
-    let f = ols::fit_weighted(&x, &y, &ols::huber_weights(&x, &y)?)?;
+    let (w, scale) = ols::huber_weights(&x, &y)?;
+    let f = ols::fit_weighted(&x, &y, &w)?;
+    let f = {
+        let s2 = ols::huber_sigma2(&x, &y, &f.coef, scale);
+        f.with_sigma2(s2)
+    };
     let effects: Vec<Effect> = columns
         .iter()
         .enumerate()

@@ -142,9 +142,11 @@ pub const HUBER_K: f64 = 1.345;
 /// studentized residual exceeds [`HUBER_K`] robust standard deviations (the residuals' MAD /
 /// 0.6745) gets weight k·s/|r| < 1, so that one disturbed run moves the fit little, and is
 /// never dropped (`benchmark-method.md` §3: flag outliers, never drop them silently).
-pub fn huber_weights(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Vec<f64>, OlsError> {
+/// Returns the weights and the robust scale ŝ of the residuals.
+pub fn huber_weights(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<(Vec<f64>, f64), OlsError> {
     let n = y.len();
     let mut w = vec![1.0; n];
+    let mut scale = 0.0;
     for _ in 0..50 {
         let f = fit_weighted(x, y, &w)?;
         let b = DVector::from_column_slice(&f.coef);
@@ -165,6 +167,7 @@ pub fn huber_weights(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Vec<f64>, Ols
             (abs[n / 2 - 1] + abs[n / 2]) / 2.0
         };
         let s = (mad / 0.6745).max(1e-3);
+        scale = s;
         let next: Vec<f64> = z
             .iter()
             .map(|v| {
@@ -185,7 +188,21 @@ pub fn huber_weights(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<Vec<f64>, Ols
             break;
         }
     }
-    Ok(w)
+    Ok((w, scale))
+}
+
+/// The residual variance of a Huber fit (Huber 1981, the correction of the M-estimate's
+/// asymptotic variance): s² = [Σ ψ(rᵢ)² / (n − p)] / (m/n)², where ψ clips a residual at
+/// k·ŝ and m rows are unclipped. Prediction intervals use it: a disturbed run counts up to
+/// k·ŝ, so the intervals carry the tails seen in the data without one outlier blowing them up.
+pub fn huber_sigma2(x: &DMatrix<f64>, y: &DVector<f64>, coef: &[f64], scale: f64) -> f64 {
+    let (n, p) = x.shape();
+    let b = DVector::from_column_slice(coef);
+    let r = y - x * &b;
+    let c = HUBER_K * scale;
+    let psi2: f64 = r.iter().map(|r| r.clamp(-c, c).powi(2)).sum();
+    let m = r.iter().filter(|r| r.abs() <= c).count().max(1) as f64;
+    psi2 / (n.saturating_sub(p).max(1)) as f64 / (m / n as f64).powi(2)
 }
 
 /// Fits `y` on `x` (rows weighted by `w`) with a Normal prior on the coefficients:
@@ -243,6 +260,15 @@ impl Ols {
             df,
             cov_unscaled,
         }
+    }
+
+    /// The same fit with another residual variance (the standard errors follow).
+    pub fn with_sigma2(mut self, sigma2: f64) -> Self {
+        self.se = (0..self.coef.len())
+            .map(|j| (sigma2 * self.cov_unscaled[(j, j)]).max(0.0).sqrt())
+            .collect();
+        self.sigma2 = sigma2;
+        self
     }
 
     /// (X'X)^-1.
@@ -421,7 +447,11 @@ mod tests {
         // One run at a fifth of its value (a hiccup on the machine).
         let bad = (0..40).find(|&i| x[(i, 1)] == 1.0).unwrap();
         y[bad] += (0.2f64).ln();
-        let w = huber_weights(&x, &y).unwrap();
+        let (w, scale) = huber_weights(&x, &y).unwrap();
+        assert!(
+            (scale - 0.03).abs() < 0.015,
+            "robust scale {scale} of 3 % noise"
+        );
         assert!(w[bad] < 0.1, "the disturbed run: weight {}", w[bad]);
         let clean = w.iter().enumerate().filter(|(i, _)| *i != bad);
         assert!(clean.clone().filter(|(_, w)| **w == 1.0).count() >= 30);
