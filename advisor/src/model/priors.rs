@@ -7,6 +7,7 @@
 
 use super::fit::{Effect, Fitted, Pooled, fit_pooled};
 use super::set::{Group, Model, Status};
+use super::validate::geomean;
 use crate::hardware::DeviceClass;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -136,10 +137,6 @@ pub struct PriorBasis {
 pub const ETA_SD_FLOOR: f64 = 0.35;
 /// The smallest between-class spread of an effect assumed for a class never measured.
 pub const EFFECT_SD_FLOOR: f64 = 0.10;
-
-fn geomean(v: &[f64]) -> f64 {
-    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
-}
 
 /// Prior models for every (workload, metric) the measured models cover, for each class in
 /// [`FIGURES`] that has no measured model of it.

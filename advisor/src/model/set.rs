@@ -5,6 +5,7 @@ use super::features::Features;
 use super::fit::{Fitted, NotCalibrated, Observation, Projection, fit, fit_pooled, fit_toward};
 use super::ols::OlsError;
 use super::priors::{PriorBasis, priors};
+use super::validate::geomean;
 use super::validate::{Validation, class_transfer_mdape, leave_one_layout_out};
 use crate::hardware::DeviceClass;
 use serde::{Deserialize, Serialize};
@@ -129,10 +130,6 @@ fn best_layout(runs: &[Observation]) -> f64 {
         by.entry(o.layout.as_str()).or_default().push(o.value);
     }
     by.values().map(|v| geomean(v)).fold(0.0, f64::max)
-}
-
-fn geomean(v: &[f64]) -> f64 {
-    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
 }
 
 /// Fits and validates every group. Where several classes measured a workload, each class's

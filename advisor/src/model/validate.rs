@@ -43,7 +43,26 @@ pub struct Validation {
     pub layouts: Vec<HeldOut>,
 }
 
-fn geomean(v: &[f64]) -> f64 {
+/// The runs grouped by layout (its features and values), and the baseline layout's (no
+/// features) geometric mean if it was measured.
+type ByLayout<'a> = BTreeMap<&'a str, (Features, Vec<f64>)>;
+fn by_layout(obs: &[Observation]) -> (ByLayout<'_>, Option<f64>) {
+    let mut by: ByLayout<'_> = BTreeMap::new();
+    for o in obs {
+        by.entry(o.layout.as_str())
+            .or_insert_with(|| (o.features.clone(), Vec::new()))
+            .1
+            .push(o.value);
+    }
+    let baseline = by
+        .values()
+        .find(|(f, _)| f.0.is_empty())
+        .map(|(_, v)| geomean(v));
+    (by, baseline)
+}
+
+/// The geometric mean.
+pub(crate) fn geomean(v: &[f64]) -> f64 {
     (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
 }
 
@@ -66,18 +85,7 @@ pub fn leave_one_layout_out(
     obs: &[Observation],
     fit: impl Fn(&[Observation]) -> Result<Fitted, OlsError>,
 ) -> Validation {
-    let mut by_layout: BTreeMap<&str, (Features, Vec<f64>)> = BTreeMap::new();
-    for o in obs {
-        by_layout
-            .entry(o.layout.as_str())
-            .or_insert_with(|| (o.features.clone(), Vec::new()))
-            .1
-            .push(o.value);
-    }
-    let baseline = by_layout
-        .values()
-        .find(|(f, _)| f.0.is_empty())
-        .map(|(_, v)| geomean(v));
+    let (by_layout, baseline) = by_layout(obs);
     let mut rows = Vec::new();
     for (name, (features, values)) in &by_layout {
         let rest: Vec<Observation> = obs.iter().filter(|o| o.layout != *name).cloned().collect();
@@ -144,18 +152,8 @@ pub fn leave_one_layout_out(
 /// cover; `None` without a baseline or a comparable layout. It tells how far the effects
 /// behind a prior (a class nobody measured) can be trusted.
 pub fn class_transfer_mdape(obs: &[Observation], effects: &[Effect]) -> Option<f64> {
-    let mut by_layout: BTreeMap<&str, (Features, Vec<f64>)> = BTreeMap::new();
-    for o in obs {
-        by_layout
-            .entry(o.layout.as_str())
-            .or_insert_with(|| (o.features.clone(), Vec::new()))
-            .1
-            .push(o.value);
-    }
-    let baseline = by_layout
-        .values()
-        .find(|(f, _)| f.0.is_empty())
-        .map(|(_, v)| geomean(v))?;
+    let (by_layout, baseline) = by_layout(obs);
+    let baseline = baseline?;
     let apes: Vec<f64> = by_layout
         .values()
         .filter(|(f, _)| !f.0.is_empty())
