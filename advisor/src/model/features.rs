@@ -39,21 +39,8 @@ impl Features {
 /// The features of the data mounted at `mountpoint`, or `None` when nothing in the layout
 /// mounts there. `raw` layouts (no filesystem) have the single feature `fs=raw`.
 pub fn features_at(layout: &Layout, mountpoint: &str) -> Option<Features> {
-    for (_, fs) in layout.btrfs_filesystems() {
-        if let Some(sv) = fs
-            .subvolumes
-            .iter()
-            .find(|s| s.mount.as_ref().is_some_and(|m| m.mountpoint == mountpoint))
-        {
-            return Some(btrfs_features(fs, Some(sv)));
-        }
-        if fs
-            .top_level
-            .as_ref()
-            .is_some_and(|t| t.mountpoint == mountpoint)
-        {
-            return Some(btrfs_features(fs, None));
-        }
+    if let Some((fs, sv)) = btrfs_at(layout, mountpoint) {
+        return Some(btrfs_features(fs, sv));
     }
     plain_format_at(layout, mountpoint).map(|format| {
         let mut f = Features::default();
@@ -82,21 +69,31 @@ pub fn trims_by_default(class: DeviceClass) -> bool {
 /// them `nodiscard` unless discard is the variable under test.)
 pub fn features_on(layout: &Layout, mountpoint: &str, class: DeviceClass) -> Option<Features> {
     let mut f = features_at(layout, mountpoint)?;
-    let silent = layout.btrfs_filesystems().into_iter().any(|(_, fs)| {
-        fs.options.discard.is_none()
-            && (fs
-                .subvolumes
-                .iter()
-                .any(|s| s.mount.as_ref().is_some_and(|m| m.mountpoint == mountpoint))
-                || fs
-                    .top_level
-                    .as_ref()
-                    .is_some_and(|t| t.mountpoint == mountpoint))
-    });
+    let silent = btrfs_at(layout, mountpoint).is_some_and(|(fs, _)| fs.options.discard.is_none());
     if silent && trims_by_default(class) {
         f.set("discard=async");
     }
     Some(f)
+}
+
+/// The btrfs filesystem mounted at `mountpoint`, and the subvolume (`None`: its top level).
+fn btrfs_at<'a>(
+    layout: &'a Layout,
+    mountpoint: &str,
+) -> Option<(&'a BtrfsFilesystem, Option<&'a Subvolume>)> {
+    layout.btrfs_filesystems().into_iter().find_map(|(_, fs)| {
+        if let Some(sv) = fs
+            .subvolumes
+            .iter()
+            .find(|s| s.mount.as_ref().is_some_and(|m| m.mountpoint == mountpoint))
+        {
+            return Some((fs, Some(sv)));
+        }
+        fs.top_level
+            .as_ref()
+            .is_some_and(|t| t.mountpoint == mountpoint)
+            .then_some((fs, None))
+    })
 }
 
 fn btrfs_features(fs: &BtrfsFilesystem, sv: Option<&Subvolume>) -> Features {
