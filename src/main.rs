@@ -19,7 +19,8 @@ use std::process::ExitCode;
   btrtune plan --tools postgresql,podman,vscode,firefox,nix --facter facter.json -o disko.nix
   btrtune tools --category database
   btrtune show disko /etc/nixos/disko.nix
-  sudo btrtune collect -o ./bundle")]
+  sudo btrtune collect -o ./bundle
+  btrtune diagnose --bundle ./bundle --disko /etc/nixos/disko.nix --observe \"builds are slow\"")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,6 +35,8 @@ enum Command {
     Tools(commands::tools::ToolsArgs),
     /// Print what btrtune understood of a facter report, a disko.nix or metrics.
     Show(commands::show::ShowArgs),
+    /// Find bottlenecks with evidence; ranked recommendations with projected effects.
+    Diagnose(commands::diagnose::DiagnoseArgs),
     /// Gather metrics from this host into a bundle for `diagnose --bundle`.
     Collect(commands::collect::CollectArgs),
     /// Build candidate layouts on real btrfs and measure them under workloads (root).
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => commands::plan::run(a),
         Command::Tools(a) => commands::tools::run(a),
         Command::Show(a) => commands::show::run(a),
+        Command::Diagnose(a) => commands::diagnose::run(a),
         Command::Collect(a) => commands::collect::run_collect(a),
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Cleanup(a) => commands::calibrate::run_cleanup(a),

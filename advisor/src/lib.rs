@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod diagnose;
 pub mod disko;
 pub mod error;
 pub mod explain;

@@ -3,6 +3,7 @@
 pub mod calibrate;
 pub mod collect;
 pub mod crosscheck;
+pub mod diagnose;
 pub mod fit;
 pub mod plan;
 pub mod show;

@@ -118,6 +118,8 @@ fn btrfs_features(fs: &BtrfsFilesystem, sv: Option<&Subvolume>) -> Features {
         }
         None => o.compress.map(|c| c.to_string()),
     };
+    // zstd without a level is level 3, the kernel's default (§1.2): one point to the model.
+    let compression = compression.map(|c| if c == "zstd" { "zstd:3".to_string() } else { c });
     if let Some(c) = compression.filter(|_| !nocow) {
         let force = if o.compress_force {
             "compress-force"
