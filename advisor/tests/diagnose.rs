@@ -170,3 +170,84 @@ fn space_rules_fire_on_real_full_and_converting_filesystems() {
     });
     assert!(raid1.is_empty(), "{raid1:?}");
 }
+
+#[test]
+fn declared_configuration_alone_fires_hardware_option_and_layout_rules() {
+    // A Raspberry Pi (SD card, 0.4 GiB RAM, no AVX2) with PostgreSQL inside a snapshotted
+    // root, heavy forced compression, hand-written ssd_spread and space_cache v1.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disko = dir.path().join("disko.nix");
+    std::fs::write(
+        &disko,
+        r#"{
+  disko.devices.disk.sd = {
+    type = "disk";
+    device = "/dev/mmcblk0";
+    content = {
+      type = "gpt";
+      partitions.root = {
+        size = "100%";
+        content = {
+          type = "btrfs";
+          subvolumes = {
+            "@root" = {
+              mountpoint = "/";
+              mountOptions = [ "compress-force=zlib:9" "ssd_spread" "space_cache" ];
+            };
+            "@snapshots" = { mountpoint = "/.snapshots"; };
+            "@postgresql" = { mountpoint = "/var/lib/postgresql"; };
+          };
+        };
+      };
+    };
+  };
+}
+"#,
+    )
+    .expect("write");
+    let d = diagnose::run(
+        &Inputs {
+            disko: Some(disko),
+            facter: Some(shared("corpus/facter/raspberrypi-sdcard-aarch64.json")),
+            ..Inputs::default()
+        },
+        &models(),
+    )
+    .expect("diagnosis");
+    let rules: Vec<_> = d.findings.iter().map(|f| f.rule).collect();
+    for r in [
+        "H01", "H03", "H04", "M03", "M07", "M08", "L01", "L04", "M06",
+    ] {
+        assert!(rules.contains(&r), "{r} missing from {rules:?}");
+    }
+    assert_eq!(d.class.as_str(), "sd");
+    // Declared-only evidence is less certain than live evidence.
+    let l01 = d.findings.iter().find(|f| f.rule == "L01").expect("L01");
+    assert!(l01.confidence <= 0.7, "{}", l01.confidence);
+    // The NOCOW fix for the database is a data migration with the copy steps, projected.
+    let r = d
+        .recommendations
+        .iter()
+        .find(|r| r.answers.iter().any(|a| a.starts_with("L01")))
+        .expect("a recommendation for L01");
+    assert_eq!(r.disruption, Disruption::DataMigration);
+    assert!(r.steps.iter().any(|s| s.contains("chattr +C")));
+    assert!(r.steps.iter().any(|s| s.contains("--reflink=never")));
+    // zlib:9 was never calibrated and NOCOW drops it: the projection says so, no number.
+    let p = r
+        .projections
+        .iter()
+        .find(|p| p.workload == "wal-postgresql")
+        .expect("a wal-postgresql projection");
+    assert!(
+        p.ratio.is_none() && p.status.starts_with("not calibrated"),
+        "{p:?}"
+    );
+    // Live changes come before migrations and hardware.
+    let first_migration = d
+        .recommendations
+        .iter()
+        .position(|r| r.disruption >= Disruption::DataMigration)
+        .unwrap_or(usize::MAX);
+    assert!(d.recommendations[0].disruption < Disruption::DataMigration || first_migration == 0);
+}

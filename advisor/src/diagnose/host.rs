@@ -241,8 +241,9 @@ impl Host {
         // A bundle probe that failed does not matter when the file was given directly.
         let (has_hw, has_disko) = (h.hardware.is_some(), h.declared.is_some());
         h.missing.retain(|m| {
-            !(has_hw && m.starts_with("nixos-facter"))
-                && !(has_disko && m.starts_with("disko config"))
+            let known = (has_hw && m.starts_with("nixos-facter"))
+                || (has_disko && m.starts_with("disko config"));
+            !known
         });
         h.decide_class();
         h.build_places();
@@ -373,9 +374,18 @@ impl Host {
                         .is_some_and(|n| !n.is_empty() && d.starts_with(n))
                 })
             });
-            let (disk, basis) = match matched {
-                Some(d) => (Some(d), "the facter disk holding the mounted btrfs"),
-                None => (
+            // Else the disk the disko.nix puts btrfs on, by path or kernel name.
+            let declared = self.declared.as_ref().and_then(|(l, _)| {
+                l.btrfs_filesystems().into_iter().find_map(|(disk, _)| {
+                    hw.disks.iter().find(|k| {
+                        k.device == disk.device || k.kernel_name.as_deref() == Some(&disk.device)
+                    })
+                })
+            });
+            let (disk, basis) = match (matched, declared) {
+                (Some(d), _) => (Some(d), "the facter disk holding the mounted btrfs"),
+                (None, Some(d)) => (Some(d), "the facter disk the disko.nix puts btrfs on"),
+                (None, None) => (
                     hw.system_disk(),
                     "the facter report's system disk (no live device matched a facter disk)",
                 ),

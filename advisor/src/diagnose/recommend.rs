@@ -712,7 +712,38 @@ fn project(
             continue;
         }
         for wl in workloads_for(purpose) {
-            out.push(match models.project_change(h.class, wl, &before, &after) {
+            let mut shared_unknown = Vec::new();
+            let result = models
+                .project_change(h.class, wl, &before, &after)
+                .or_else(|e| {
+                    // Features the model never saw cancel in the contrast when they are the
+                    // same before and after: project the ratio without them.
+                    let m = models.model(h.class, wl).map_err(|_| e)?;
+                    let known = |n: &str| m.fitted.effects.iter().any(|x| x.feature == n);
+                    let (mut b, mut a) = (before.clone(), after.clone());
+                    for n in before.names().filter(|n| after.get(n) == 1.0 && !known(n)) {
+                        shared_unknown.push(n.to_string());
+                        b.0.remove(n);
+                        a.0.remove(n);
+                    }
+                    models.project_change(h.class, wl, &b, &a)
+                });
+            out.push(match result {
+                Ok(c) if !shared_unknown.is_empty() => Projected {
+                    mountpoint: mp.clone(),
+                    workload: wl.to_string(),
+                    metric: c.metric.clone(),
+                    status: format!(
+                        "{}; ratio only: {} was never calibrated (unchanged, it cancels)",
+                        c.status.label(),
+                        shared_unknown.join(", ")
+                    ),
+                    before: None,
+                    after: None,
+                    ratio: Some([c.ratio.value, c.ratio.low, c.ratio.high]),
+                    capped: false,
+                    changes: c.changes,
+                },
                 Ok(c) => Projected {
                     mountpoint: mp.clone(),
                     workload: wl.to_string(),

@@ -36,6 +36,10 @@ pub fn projection_line(p: &Projected) -> String {
                 ""
             }
         ),
+        (None, None, Some([r, lo, hi])) => format!(
+            "{} at {}: {} ×{r:.2} (95 % {lo:.2}–{hi:.2}, {})",
+            p.workload, p.mountpoint, p.metric, p.status
+        ),
         _ => format!("{} at {}: {}", p.workload, p.mountpoint, p.status),
     }
 }
