@@ -225,7 +225,8 @@ fn thresholds(c: DeviceClass) -> (f64, f64) {
         DeviceClass::Nvme => (2.0, 8.0),
         DeviceClass::SataSsd => (5.0, 4.0),
         DeviceClass::Ram => (1.0, 8.0),
-        DeviceClass::Hdd | DeviceClass::Sd | DeviceClass::Emmc | DeviceClass::Usb => (20.0, 2.0),
+        // A seek plus half a rotation is ~8–12 ms: at 10 ms the medium itself is the wait.
+        DeviceClass::Hdd | DeviceClass::Sd | DeviceClass::Emmc | DeviceClass::Usb => (10.0, 2.0),
         DeviceClass::Virtio | DeviceClass::Unknown => (10.0, 4.0),
     }
 }
@@ -293,7 +294,7 @@ fn row_evidence(h: &Host, dev: &str, si: usize) -> Evidence {
 
 fn device_load(h: &Host, out: &mut Vec<Finding>) {
     let (slow_ms, deep_q) = thresholds(h.class);
-    let slow_flush_ms = if slow_class(h.class) { 10.0 } else { 5.0 };
+    let slow_flush_ms = if slow_class(h.class) { 5.0 } else { 2.0 };
     for d in series(h) {
         let act: Vec<_> = d.rows.iter().filter(|(_, r)| active(r)).collect();
         if act.is_empty() {
@@ -365,8 +366,12 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
         let flushes: Vec<_> = act
             .iter()
             .filter(|(_, r)| {
-                r.flushes_per_s.unwrap_or(0.0) >= 1.0
-                    && r.flush_await_ms.unwrap_or(0.0) >= slow_flush_ms
+                // At least a fifth of the time spent flushing, each flush slow.
+                let (fs, fa) = (
+                    r.flushes_per_s.unwrap_or(0.0),
+                    r.flush_await_ms.unwrap_or(0.0),
+                );
+                fs * fa / 1000.0 >= 0.2 && fa >= slow_flush_ms
             })
             .collect();
         if flushes.len() >= half
@@ -392,8 +397,9 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                     ),
                 )
                 .detail(
-                    "The block layer runs one flush at a time, so fsync-heavy work (database \
-                     commits) is bound by the device's cache flush; on CoW files each commit \
+                    "The device spent at least a fifth of its time on cache flushes. The \
+                     block layer runs one flush at a time, so fsync-heavy work (database \
+                     commits) is bound by the device's flush latency; on CoW files each commit \
                      also writes metadata.",
                 )
                 .ev([row_evidence(h, &d.name, *si)]),

@@ -413,7 +413,7 @@ pub const RULES: &[Rule] = &[
         id: "Y01",
         name: "dirty-limits-too-large",
         area: Area::System,
-        summary: "The dirty page limit takes over 10 s to write back at the device's speed: long stalls when it is hit.",
+        summary: "The dirty page limit takes over 10 s (slow media) or 30 s (others) to write back at the device's speed: long stalls when it is hit.",
         facts: &["6"],
     },
     Rule {

@@ -38,7 +38,13 @@ fn dirty(h: &Host, out: &mut Vec<Finding>) {
     let Some((secs, bytes, how)) = dirty_seconds(h) else {
         return;
     };
-    if secs < 10.0 {
+    // Slow media stall for long at the default ratios; fast ones only with a lot of RAM.
+    let limit = if h.class.is_rotational() || h.class.is_slow_flash() {
+        10.0
+    } else {
+        30.0
+    };
+    if secs < limit {
         return;
     }
     let (_, file) = h.sysctls.as_ref().expect("dirty_seconds needs sysctls");
