@@ -556,6 +556,34 @@ impl Host {
         self.current = self.current_layout();
     }
 
+    /// Kernel names of the block devices behind the btrfs filesystems (`loop0`,
+    /// `nvme0n1p2`): mount sources and every device in the usage reports.
+    pub fn backing_devices(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |d: &str| {
+            let d = d
+                .split('[')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("/dev/")
+                .to_string();
+            if !d.is_empty() && !d.starts_with('<') && !out.contains(&d) {
+                out.push(d);
+            }
+        };
+        for m in &self.mounts {
+            add(&m.source);
+        }
+        for f in &self.filesystems {
+            if let Some((u, _)) = &f.usage {
+                for d in &u.unallocated {
+                    add(&d.device);
+                }
+            }
+        }
+        out
+    }
+
     fn lsattr_evidence(&self, target: &str) -> Option<Evidence> {
         let suffix = format!("lsattr-{}.txt", bundle::slug(target));
         let f = self
@@ -934,5 +962,61 @@ fn live_layout(h: &Host) -> Layout {
         }],
         nodev: vec![],
         system: SystemSettings::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(sub: &str, mp: &str) -> Place {
+        Place {
+            mountpoint: mp.into(),
+            subvolume: Some(sub.into()),
+            purpose: Purpose::Other,
+            nocow: None,
+            compression: None,
+            atime: None,
+            snapshots: 0,
+            snapshotted: false,
+            has_swapfile: false,
+            declared_at: None,
+            live_at: None,
+            lsattr_at: None,
+            snapshot_at: None,
+            ignored: vec![],
+        }
+    }
+
+    #[test]
+    fn snapshot_paths_name_their_source() {
+        let places = [place("@root", "/"), place("@home", "/home")];
+        let src = |p| snapshot_source(p, Some("@root"), &places);
+        assert_eq!(
+            src("@home/.snapshots/12/snapshot").as_deref(),
+            Some("@home")
+        );
+        assert_eq!(src(".snapshots/3/snapshot").as_deref(), Some("@root"));
+        assert_eq!(src("@snapshots/3/snapshot").as_deref(), Some("@root"));
+        assert_eq!(
+            src("snapshots/@home.20261121T0100").as_deref(),
+            Some("@home")
+        );
+        assert_eq!(src("@home/.snapshots").as_deref(), None);
+        assert_eq!(src("@home"), None);
+        assert_eq!(src("@home/jan/.cache"), None);
+    }
+
+    #[test]
+    fn ignored_options_are_those_the_first_mount_lacks() {
+        let fs = parse_mount_options(&["noatime"]).expect("ok").fs;
+        let asked = parse_mount_options(&["compress=zstd", "autodefrag"])
+            .expect("ok")
+            .fs;
+        assert_eq!(
+            ignored_options(&fs, &asked),
+            ["autodefrag", "compress=zstd"]
+        );
+        assert!(ignored_options(&asked, &asked).is_empty());
     }
 }

@@ -220,6 +220,9 @@ fn active(r: &DeviceRow) -> bool {
 /// The await (ms) above which requests count as slow, and the queue depth above which the
 /// device counts as saturated, per class (heuristic of §7: saturation = await rising with
 /// aqu-sz; latency = high await at a shallow queue).
+/// A queue this shallow means requests hardly overlap.
+const SHALLOW_Q: f64 = 2.0;
+
 fn thresholds(c: DeviceClass) -> (f64, f64) {
     match c {
         DeviceClass::Nvme => (2.0, 8.0),
@@ -249,18 +252,7 @@ fn series(h: &Host) -> Vec<DeviceSeries<'_>> {
         }
     }
     // The devices behind the btrfs mounts, when they are in the report.
-    let backing: Vec<String> = h
-        .mounts
-        .iter()
-        .map(|m| {
-            m.source
-                .split('[')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("/dev/")
-                .to_string()
-        })
-        .collect();
+    let backing = h.backing_devices();
     let matched: Vec<DeviceSeries> = out
         .iter()
         .filter(|d| {
@@ -320,9 +312,11 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
             .iter()
             .filter(|(_, r)| await_of(r) >= slow_ms && r.queue_size.unwrap_or(0.0) >= deep_q)
             .count();
+        // Latency-bound: slow requests that barely overlap (aqu-sz below 2), so the wait is
+        // the medium's own service time, not a queue.
         let latency = act
             .iter()
-            .filter(|(_, r)| await_of(r) >= slow_ms && r.queue_size.unwrap_or(0.0) < deep_q)
+            .filter(|(_, r)| await_of(r) >= slow_ms && r.queue_size.unwrap_or(0.0) < SHALLOW_Q)
             .count();
         if saturated >= half {
             out.push(
@@ -341,7 +335,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                 ))
                 .ev([ev.clone()]),
             );
-        } else if latency + saturated >= half {
+        } else if latency >= half {
             let mut f = Finding::new(
                 "H06",
                 Severity::Medium,
@@ -354,9 +348,9 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
             )
             .detail(format!(
                 "In {} of {} active samples await was at least {slow_ms} ms while the queue \
-                 stayed below {deep_q}: each request is slow on this medium, not stuck behind \
-                 others.",
-                latency + saturated,
+                 stayed below {SHALLOW_Q}: each request is slow on this medium, not stuck \
+                 behind others.",
+                latency,
                 act.len()
             ))
             .ev([ev.clone()]);

@@ -79,67 +79,97 @@ fn dirty(h: &Host, out: &mut Vec<Finding>) {
     );
 }
 
+/// The class of one block device: the facter disk of that kernel name, else an HDD when it
+/// says `rotational=1` on a machine with HDDs, else the host's class.
+fn device_class(
+    h: &Host,
+    name: &str,
+    knobs: &std::collections::BTreeMap<String, String>,
+) -> DeviceClass {
+    if let Some((hw, _)) = &h.hardware
+        && let Some(d) = hw.disks.iter().find(|d| {
+            d.kernel_name
+                .as_deref()
+                .is_some_and(|k| k.trim_start_matches("/dev/") == name)
+        })
+    {
+        return d.class;
+    }
+    // The rotational flag lies on virtual and loop devices (§1.2): believe it only when the
+    // machine has rotational disks, or nothing else is known.
+    let has_hdd = h
+        .hardware
+        .as_ref()
+        .is_some_and(|(hw, _)| hw.disks.iter().any(|d| d.class == DeviceClass::Hdd));
+    if knobs.get("rotational").map(String::as_str) == Some("1")
+        && (has_hdd || h.class == DeviceClass::Unknown)
+    {
+        return DeviceClass::Hdd;
+    }
+    h.class
+}
+
 fn scheduler(h: &Host, out: &mut Vec<Finding>) {
     let Some((q, file)) = &h.queues else { return };
-    let dev = h.mounts.first().map(|m| {
-        m.source
-            .split('[')
-            .next()
-            .unwrap_or("")
-            .trim_start_matches("/dev/")
-            .to_string()
-    });
-    let Some(dev) = dev else { return };
-    // The queue of the disk holding the partition (`nvme0n1` for `nvme0n1p2`).
-    let Some((name, knobs)) = q
-        .iter()
-        .filter(|(n, _)| dev.starts_with(n.as_str()))
-        .max_by_key(|(n, _)| n.len())
-    else {
-        return;
-    };
-    let Some(line) = knobs.get("scheduler") else {
-        return;
-    };
-    let active = line
-        .split_whitespace()
-        .find(|w| w.starts_with('['))
-        .map(|w| w.trim_matches(|c| c == '[' || c == ']').to_string())
-        .unwrap_or_else(|| line.clone());
-    let want = match h.class {
-        DeviceClass::Hdd | DeviceClass::Sd | DeviceClass::Emmc | DeviceClass::Usb
-            if active == "none" =>
+    for dev in h.backing_devices() {
+        // The queue of the disk holding the partition (`nvme0n1` for `nvme0n1p2`).
+        let Some((name, knobs)) = q
+            .iter()
+            .filter(|(n, _)| dev.starts_with(n.as_str()))
+            .max_by_key(|(n, _)| n.len())
+        else {
+            continue;
+        };
+        let Some(line) = knobs.get("scheduler") else {
+            continue;
+        };
+        let class = device_class(h, name, knobs);
+        let active = line
+            .split_whitespace()
+            .find(|w| w.starts_with('['))
+            .map(|w| w.trim_matches(|c| c == '[' || c == ']').to_string())
+            .unwrap_or_else(|| line.clone());
+        let want = match class {
+            DeviceClass::Hdd | DeviceClass::Sd | DeviceClass::Emmc | DeviceClass::Usb
+                if active == "none" =>
+            {
+                "mq-deadline"
+            }
+            DeviceClass::Nvme if active == "bfq" => "none",
+            _ => continue,
+        };
+        if out
+            .iter()
+            .any(|f: &Finding| f.rule == "Y02" && f.title.contains(&format!("on a {class}")))
         {
-            Some("mq-deadline")
+            continue;
         }
-        DeviceClass::Nvme if active == "bfq" => Some("none"),
-        _ => None,
-    };
-    let Some(want) = want else { return };
-    out.push(
-        Finding::new(
-            "Y02",
-            Severity::Medium,
-            0.8,
-            format!(
-                "{name} uses the `{active}` scheduler on a {} device; `{want}` suits it",
-                h.class
-            ),
-        )
-        .detail(if want == "none" {
-            "BFQ costs ~1.9 µs per request and tops out at a few hundred thousand IOPS: on \
-             NVMe it is the bottleneck. `none` is the kernel's default for multi-queue devices."
-                .to_string()
-        } else {
-            "Without a scheduler a slow single-queue device serves requests in arrival \
-             order: reads starve behind write bursts. mq-deadline (or bfq for interactive \
-             desktops) bounds read latency. Set it with a udev rule; `elevator=` on the \
-             kernel command line does nothing on blk-mq."
-                .to_string()
-        })
-        .ev([h.texts.find_or(file, &format!("{name} scheduler"), line)])
-        .ev(h.class_at.clone()),
-    );
+        let mut ev = vec![h.texts.find_or(file, &format!("{name} scheduler"), line)];
+        if let Some(r) = h.texts.find(file, &format!("{name} rotational")) {
+            ev.push(r);
+        }
+        out.push(
+            Finding::new(
+                "Y02",
+                Severity::Medium,
+                0.8,
+                format!(
+                    "{name} uses the `{active}` scheduler on a {class} device; `{want}` suits it"
+                ),
+            )
+            .detail(if want == "none" {
+                "BFQ costs ~1.9 µs per request and tops out at a few hundred thousand IOPS: on \
+                 NVMe it is the bottleneck. `none` is the kernel's default for multi-queue \
+                 devices."
+            } else {
+                "Without a scheduler a slow single-queue device serves requests in arrival \
+                 order: reads starve behind write bursts. mq-deadline (or bfq for interactive \
+                 desktops) bounds read latency. Set it with a udev rule; `elevator=` on the \
+                 kernel command line does nothing on blk-mq."
+            })
+            .ev(ev),
+        );
+    }
 }
 
 fn readahead(h: &Host, out: &mut Vec<Finding>) {
