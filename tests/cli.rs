@@ -339,3 +339,72 @@ fn plan_names_a_bad_model_file() {
         .failure()
         .stderr(predicate::str::contains("models.json:"));
 }
+
+#[test]
+fn diagnose_writes_every_output_for_a_scenario_bundle() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = root.join("tests/fixtures/diagnose/01-disko-example-compress-ignored");
+    let facter = root.join("../shared/corpus/facter/netcup-kvm-virtio-blk-vm.json");
+    let out = tempfile::tempdir().expect("tempdir");
+    btrtune()
+        .args(["diagnose", "--bundle"])
+        .arg(s.join("bundle"))
+        .arg("--disko")
+        .arg(s.join("disko.nix"))
+        .arg("--facter")
+        .arg(&facter)
+        .args(["--observe", "builds are slow", "--out-dir"])
+        .arg(out.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("M01 ignored-subvolume-option"))
+        .stdout(predicate::str::contains("/ mounts first"));
+    for f in [
+        "report.md",
+        "diagnosis.json",
+        "live-changes.sh",
+        "disko.diff",
+        "proposed-disko.nix",
+    ] {
+        assert!(out.path().join(f).is_file(), "{f} missing");
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("diagnosis.json")).expect("read"),
+    )
+    .expect("valid JSON");
+    assert!(json["findings"].as_array().is_some_and(|f| !f.is_empty()));
+    let script = std::fs::read_to_string(out.path().join("live-changes.sh")).expect("read");
+    assert!(
+        script.contains("run btrfs property set /home compression zstd"),
+        "{script}"
+    );
+    // The script only prints unless asked to apply.
+    let dry = std::process::Command::new("sh")
+        .arg(out.path().join("live-changes.sh"))
+        .output()
+        .expect("sh runs");
+    assert!(dry.status.success());
+    assert!(
+        String::from_utf8_lossy(&dry.stdout)
+            .contains("+ btrfs property set /home compression zstd")
+    );
+}
+
+#[test]
+fn diagnose_refuses_no_input_and_unknown_symptoms() {
+    btrtune()
+        .arg("diagnose")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nothing to diagnose"));
+    btrtune()
+        .args(["diagnose", "--symptom", "slow-dbwrites"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("slow-db-writes"));
+    btrtune()
+        .args(["diagnose", "--list-rules"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("M01 ignored-subvolume-option"));
+}
