@@ -89,6 +89,10 @@ pub struct Place {
     pub snapshot_at: Option<Evidence>,
     /// Filesystem-wide options written on this mount that the kernel ignores (declared).
     pub ignored: Vec<String>,
+    /// The block device holding it (kernel name, from the live mount), if known.
+    pub device: Option<String>,
+    /// The class of the device holding it (see [`Host::class_of_place`]).
+    pub class: DeviceClass,
 }
 
 /// What kind of work runs on the host, and what says so.
@@ -483,6 +487,8 @@ impl Host {
                         lsattr_at: None,
                         snapshot_at: None,
                         ignored,
+                        device: None,
+                        class: DeviceClass::Unknown,
                     });
                 }
             }
@@ -527,11 +533,14 @@ impl Host {
                         lsattr_at: None,
                         snapshot_at: None,
                         ignored: vec![],
+                        device: None,
+                        class: DeviceClass::Unknown,
                     });
                     self.places.last_mut().expect("just pushed")
                 }
             };
             place.live_at = live_at;
+            place.device = Some(kernel_name(&m.source)).filter(|d| !d.is_empty());
             place.atime = parsed.vfs.atime.or(Some(Atime::Relatime));
             if m.nocow.is_some() {
                 place.nocow = m.nocow.map(|c| c || parsed.fs.nodatacow);
@@ -553,7 +562,89 @@ impl Host {
             self.fs_options = Some((o.clone(), at.clone()));
         }
         self.count_snapshots();
+        for i in 0..self.places.len() {
+            self.places[i].class = self.class_of_place(&self.places[i]);
+        }
         self.current = self.current_layout();
+    }
+
+    /// The class of the device holding a place: the facter disk of its live device's kernel
+    /// name, else the facter disk the disko.nix puts its filesystem on, else an HDD when the
+    /// device says `rotational=1` on a machine that has HDDs (the flag lies on virtual and
+    /// loop devices, §1.2), else the host's class.
+    pub fn class_of_place(&self, p: &Place) -> DeviceClass {
+        if let Some(dev) = &p.device {
+            if let Some(c) = self.facter_class_of(dev) {
+                return c;
+            }
+        }
+        if let Some((l, _)) = &self.declared
+            && let Some((hw, _)) = &self.hardware
+        {
+            let disk = l.btrfs_filesystems().into_iter().find_map(|(disk, fs)| {
+                fs.subvolumes
+                    .iter()
+                    .any(|s| {
+                        s.mount
+                            .as_ref()
+                            .is_some_and(|m| m.mountpoint == p.mountpoint)
+                    })
+                    .then_some(disk)
+            });
+            if let Some(k) = disk.and_then(|d| {
+                hw.disks
+                    .iter()
+                    .find(|k| k.device == d.device || k.kernel_name.as_deref() == Some(&d.device))
+            }) {
+                return k.class;
+            }
+        }
+        if let Some(dev) = &p.device {
+            return self.class_of_device(dev);
+        }
+        self.class
+    }
+
+    fn facter_class_of(&self, dev: &str) -> Option<DeviceClass> {
+        let (hw, _) = self.hardware.as_ref()?;
+        hw.disks
+            .iter()
+            .find(|d| {
+                d.kernel_name.as_deref().is_some_and(|k| {
+                    let k = k.trim_start_matches("/dev/");
+                    !k.is_empty() && dev.starts_with(k)
+                })
+            })
+            .map(|d| d.class)
+    }
+
+    /// The class of a block device by kernel name: a place on it, the facter disk of that
+    /// name, the rotational flag on a machine with HDDs, else the host's class.
+    pub fn class_of_device(&self, dev: &str) -> DeviceClass {
+        if let Some(p) = self
+            .places
+            .iter()
+            .find(|p| p.device.as_deref() == Some(dev) && p.class != DeviceClass::Unknown)
+        {
+            return p.class;
+        }
+        if let Some(c) = self.facter_class_of(dev) {
+            return c;
+        }
+        let has_hdd = self
+            .hardware
+            .as_ref()
+            .is_some_and(|(hw, _)| hw.disks.iter().any(|d| d.class == DeviceClass::Hdd));
+        let rotational = self.queues.as_ref().and_then(|(q, _)| {
+            q.iter()
+                .filter(|(n, _)| dev.starts_with(n.as_str()))
+                .max_by_key(|(n, _)| n.len())
+                .and_then(|(_, k)| k.get("rotational").cloned())
+        });
+        if rotational.as_deref() == Some("1") && (has_hdd || self.class == DeviceClass::Unknown) {
+            return DeviceClass::Hdd;
+        }
+        self.class
     }
 
     /// Kernel names of the block devices behind the btrfs filesystems (`loop0`,
@@ -780,6 +871,16 @@ impl Host {
     }
 }
 
+/// `loop0` for `/dev/loop0[/@root]`.
+fn kernel_name(source: &str) -> String {
+    source
+        .split('[')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("/dev/")
+        .to_string()
+}
+
 fn probe_file(b: &Bundle, name: &str) -> Option<String> {
     b.manifest
         .probes
@@ -985,6 +1086,8 @@ mod tests {
             lsattr_at: None,
             snapshot_at: None,
             ignored: vec![],
+            device: None,
+            class: DeviceClass::Unknown,
         }
     }
 

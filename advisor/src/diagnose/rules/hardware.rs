@@ -1,10 +1,12 @@
 //! Hardware rules: the device class and size of the machine against the work, and what
 //! iostat says about the device.
 
+use super::layout::{CONTAINER_PATHS, DB_PATHS, place_for};
 use super::{Finding, Severity, conf};
 use crate::diagnose::evidence::{Evidence, whole};
 use crate::diagnose::host::{Host, Work};
 use crate::hardware::DeviceClass;
+use crate::layout::Purpose;
 use crate::layout::options::Algorithm;
 use crate::metrics::iostat::DeviceRow;
 
@@ -29,42 +31,64 @@ fn class_evidence(h: &Host) -> Vec<Evidence> {
 }
 
 fn slow_media(h: &Host, out: &mut Vec<Finding>) {
-    if !slow_class(h.class) {
-        return;
-    }
-    for (work, id, what) in [
-        (Work::Database, "H01", "database data"),
-        (Work::Containers, "H02", "container storage"),
+    for (work, purpose, paths, id, what) in [
+        (
+            Work::Database,
+            Purpose::Database,
+            &DB_PATHS[..],
+            "H01",
+            "database data",
+        ),
+        (
+            Work::Containers,
+            Purpose::ContainerStorage,
+            &CONTAINER_PATHS[..],
+            "H02",
+            "container storage",
+        ),
     ] {
         let Some(ev) = h.work.get(&work) else {
             continue;
         };
-        let sev = if h.class.is_rotational() || h.class == DeviceClass::Sd {
+        // The device holding this data: its own subvolume, or the mount holding its path.
+        let place = h
+            .places
+            .iter()
+            .find(|p| p.purpose == purpose)
+            .or_else(|| paths.iter().find_map(|x| place_for(h, x)));
+        let class = place
+            .map(|p| p.class)
+            .filter(|c| *c != DeviceClass::Unknown)
+            .unwrap_or(h.class);
+        if !slow_class(class) {
+            continue;
+        }
+        let sev = if class.is_rotational() || class == DeviceClass::Sd {
             Severity::High
         } else {
             Severity::Medium
         };
-        out.push(
-            Finding::new(
-                id,
-                sev,
-                0.8,
-                format!("{what} lives on a {} device", h.class),
-            )
-            .detail(format!(
-                "The class comes from {}. {} does small random writes and (databases) \
-                 fsyncs; on this medium each costs milliseconds whatever the layout, so \
-                 layout changes help less than moving this data to an SSD.",
-                h.class_basis,
+        let mut f = Finding::new(id, sev, 0.8, format!("{what} lives on a {class} device")).detail(
+            format!(
+                "{} does small random writes and (databases) fsyncs; on this medium each costs \
+                 milliseconds whatever the layout, so layout changes help less than moving \
+                 this data to an SSD.",
                 if work == Work::Database {
                     "A database"
                 } else {
                     "Layer extraction"
                 }
-            ))
-            .ev(class_evidence(h))
-            .ev(ev.iter().take(2).cloned()),
+            ),
         );
+        if class == h.class {
+            f = f.ev(class_evidence(h));
+        }
+        if let Some(p) = place {
+            f = f
+                .at(&p.mountpoint)
+                .ev(p.declared_at.clone().or_else(|| p.live_at.clone()));
+        }
+        out.push(f.ev(ev.iter().take(2).cloned()));
     }
 }
 
@@ -225,7 +249,8 @@ const SHALLOW_Q: f64 = 2.0;
 
 fn thresholds(c: DeviceClass) -> (f64, f64) {
     match c {
-        DeviceClass::Nvme => (2.0, 8.0),
+        // Flushed or FUA writes on consumer NVMe take a few ms; 5 ms is well past that.
+        DeviceClass::Nvme => (5.0, 8.0),
         DeviceClass::SataSsd => (5.0, 4.0),
         DeviceClass::Ram => (1.0, 8.0),
         // A seek plus half a rotation is ~8–12 ms: at 10 ms the medium itself is the wait.
@@ -285,9 +310,10 @@ fn row_evidence(h: &Host, dev: &str, si: usize) -> Evidence {
 }
 
 fn device_load(h: &Host, out: &mut Vec<Finding>) {
-    let (slow_ms, deep_q) = thresholds(h.class);
-    let slow_flush_ms = if slow_class(h.class) { 5.0 } else { 2.0 };
     for d in series(h) {
+        let class = h.class_of_device(&d.name);
+        let (slow_ms, deep_q) = thresholds(class);
+        let slow_flush_ms = if slow_class(class) { 5.0 } else { 2.0 };
         let act: Vec<_> = d.rows.iter().filter(|(_, r)| active(r)).collect();
         if act.is_empty() {
             continue;
@@ -331,10 +357,13 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                      with await at least {slow_ms} ms (thresholds for {}): requests wait \
                      behind each other. %util is not used for this.",
                     act.len(),
-                    h.class
+                    class
                 ))
                 .ev([ev.clone()]),
             );
+            if let Some(f) = out.last_mut() {
+                f.hardware_bound = slow_class(class);
+            }
         } else if latency >= half {
             let mut f = Finding::new(
                 "H06",
@@ -398,9 +427,12 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                 )
                 .ev([row_evidence(h, &d.name, *si)]),
             );
+            if let Some(f) = out.last_mut() {
+                f.hardware_bound = slow_class(class);
+            }
         }
         let parallel = matches!(
-            h.class,
+            class,
             DeviceClass::Nvme | DeviceClass::SataSsd | DeviceClass::Virtio | DeviceClass::Ram
         );
         if parallel

@@ -128,17 +128,18 @@ pub fn check(h: &Host, found: &[Finding]) -> Vec<Finding> {
         .iter()
         .filter(|f| matches!(f.rule, "H05" | "H06" | "H07"))
         .collect();
-    let slow_class = h.class.is_rotational() || h.class.is_slow_flash();
-    let latency_bound = device.iter().any(|f| f.rule == "H06");
-    if explained_any && !device.is_empty() && (slow_class || latency_bound) {
+    let bound: Vec<&Finding> = device
+        .iter()
+        .copied()
+        .filter(|f| f.hardware_bound)
+        .collect();
+    if explained_any && !bound.is_empty() {
+        let device = bound;
         let mut f = Finding::new(
             "W04",
             Severity::Medium,
             0.75,
-            format!(
-                "the {} device itself is the limit: {}",
-                h.class, device[0].title
-            ),
+            format!("the device itself is the limit: {}", device[0].title),
         )
         .detail(
             "The slowness shows in the device's own latency, on a medium that is slow per \

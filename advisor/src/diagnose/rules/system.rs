@@ -79,36 +79,6 @@ fn dirty(h: &Host, out: &mut Vec<Finding>) {
     );
 }
 
-/// The class of one block device: the facter disk of that kernel name, else an HDD when it
-/// says `rotational=1` on a machine with HDDs, else the host's class.
-fn device_class(
-    h: &Host,
-    name: &str,
-    knobs: &std::collections::BTreeMap<String, String>,
-) -> DeviceClass {
-    if let Some((hw, _)) = &h.hardware
-        && let Some(d) = hw.disks.iter().find(|d| {
-            d.kernel_name
-                .as_deref()
-                .is_some_and(|k| k.trim_start_matches("/dev/") == name)
-        })
-    {
-        return d.class;
-    }
-    // The rotational flag lies on virtual and loop devices (§1.2): believe it only when the
-    // machine has rotational disks, or nothing else is known.
-    let has_hdd = h
-        .hardware
-        .as_ref()
-        .is_some_and(|(hw, _)| hw.disks.iter().any(|d| d.class == DeviceClass::Hdd));
-    if knobs.get("rotational").map(String::as_str) == Some("1")
-        && (has_hdd || h.class == DeviceClass::Unknown)
-    {
-        return DeviceClass::Hdd;
-    }
-    h.class
-}
-
 fn scheduler(h: &Host, out: &mut Vec<Finding>) {
     let Some((q, file)) = &h.queues else { return };
     for dev in h.backing_devices() {
@@ -123,7 +93,7 @@ fn scheduler(h: &Host, out: &mut Vec<Finding>) {
         let Some(line) = knobs.get("scheduler") else {
             continue;
         };
-        let class = device_class(h, name, knobs);
+        let class = h.class_of_device(name);
         let active = line
             .split_whitespace()
             .find(|w| w.starts_with('['))
