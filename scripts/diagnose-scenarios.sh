@@ -12,18 +12,19 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do names+=("$1"); shift; done
 if [ ${#names[@]} -eq 0 ]; then
   for d in "$here"/tests/fixtures/diagnose/*/; do names+=("$(basename "$d")"); done
 fi
+cd "$here"
 for n in "${names[@]}"; do
-  d=$here/tests/fixtures/diagnose/$n
+  d=tests/fixtures/diagnose/$n
   [ -f "$d/scenario.toml" ] || { echo "no scenario $n" >&2; exit 1; }
   args=(diagnose --bundle "$d/bundle" --disko "$d/disko.nix")
   facter=$(sed -n 's/^facter = "\(.*\)"$/\1/p' "$d/scenario.toml")
-  args+=(--facter "$here/../shared/corpus/facter/$facter")
+  args+=(--facter "../shared/corpus/facter/$facter")
   while IFS= read -r o; do [ -n "$o" ] && args+=(--observe "$o"); done < <(
     python3 -c 'import sys,tomllib; [print(o) for o in tomllib.load(open(sys.argv[1],"rb")).get("observe",[])]' "$d/scenario.toml")
   while IFS= read -r s; do [ -n "$s" ] && args+=(--symptom "$s"); done < <(
     python3 -c 'import sys,tomllib; [print(o) for o in tomllib.load(open(sys.argv[1],"rb")).get("symptoms",[])]' "$d/scenario.toml")
   echo "### $n"
-  echo "\$ btrtune ${args[*]/#$here\//} $*"
-  (cd "$here" && "$bin" "${args[@]}" "$@")
+  printf '$ btrtune'; printf ' %q' "${args[@]}" "$@"; echo
+  "$bin" "${args[@]}" "$@"
   echo
 done

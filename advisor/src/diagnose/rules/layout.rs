@@ -4,6 +4,7 @@ use super::{Finding, Severity, conf};
 use crate::diagnose::evidence::Evidence;
 use crate::diagnose::host::{Host, Place, Work};
 use crate::layout::Purpose;
+use crate::metrics::observe::Symptom;
 
 pub fn check(h: &Host) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -111,7 +112,15 @@ fn cow_data(h: &Host, out: &mut Vec<Finding>) {
                     "L08",
                     Severity::Medium,
                     conf(p.snapshot_at.is_some()),
-                    format!("NOCOW data at {} is snapshotted", p.mountpoint),
+                    if p.snapshot_at.is_some() {
+                        format!("NOCOW data at {} is snapshotted", p.mountpoint)
+                    } else {
+                        format!(
+                            "NOCOW data at {} is set up to be snapshotted (a snapshot subvolume \
+                             is declared for it)",
+                            p.mountpoint
+                        )
+                    },
                 )
                 .detail(
                     "After each snapshot the first write to every NOCOW block is copied once \
@@ -207,9 +216,19 @@ fn caches(h: &Host, out: &mut Vec<Finding>) {
             .ev(root.snapshot_at.clone()),
         );
     }
-    // ~/.cache inside a snapshotted /home.
+    // ~/.cache and build trees inside a snapshotted /home, where builds or a browser (whose
+    // cache lives there) are seen.
     if let Some(home) = h.places.iter().find(|p| p.mountpoint == "/home")
         && home.snapshotted
+        && (h.work.contains_key(&Work::Development)
+            || h.observations.iter().any(|o| {
+                o.matches.iter().any(|m| {
+                    matches!(
+                        m.symptom,
+                        Symptom::BrowserStutter | Symptom::IdeFreezes | Symptom::SlowBuilds
+                    )
+                })
+            }))
     {
         let cache_sub = h.places.iter().any(|p| p.mountpoint.ends_with("/.cache"))
             || h.filesystems.iter().any(|f| {

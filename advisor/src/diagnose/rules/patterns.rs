@@ -5,6 +5,12 @@ use crate::diagnose::evidence::{Evidence, whole};
 use crate::diagnose::host::Host;
 use crate::metrics::observe::Category;
 
+/// Words that tie a free-text remark to the findings that name them.
+const KEYWORDS: [&str; 12] = [
+    "compress", "snapshot", "quota", "qgroup", "balance", "atime", "discard", "defrag", "swap",
+    "scrub", "checksum", "metadata",
+];
+
 /// The rules that can explain each category of observation, most direct first.
 fn causes(c: Category) -> &'static [&'static str] {
     match c {
@@ -40,6 +46,19 @@ pub fn check(h: &Host, found: &[Finding]) -> Vec<Finding> {
     for o in &h.observations {
         let obs_ev = whole("observation", o.text.clone());
         if o.matches.is_empty() {
+            // Not a symptom, but about something a finding names (compression, snapshots...):
+            // that finding answers it.
+            let text = o.text.to_lowercase();
+            let answered = KEYWORDS.iter().any(|k| {
+                text.contains(k)
+                    && found.iter().any(|f| {
+                        f.severity > Severity::Info
+                            && (f.title.to_lowercase().contains(k) || f.name.contains(k))
+                    })
+            });
+            if answered {
+                continue;
+            }
             out.push(
                 Finding::new(
                     "W05",
