@@ -545,8 +545,27 @@ pub fn apply(layout: &mut Layout, edits: &[Edit], class: DeviceClass) {
             }
             _ => {}
         }
-        for fs in layout_filesystems_mut(layout) {
+        // Filesystem-wide edits are about the filesystem of the first mount (`/`); a new
+        // subvolume goes to the filesystem holding its parent directory.
+        let target = match e {
+            Edit::NewSubvolume { mountpoint, .. } => fs_holding(layout, mountpoint),
+            _ => fs_holding(layout, "/"),
+        };
+        for (i, fs) in layout_filesystems_mut(layout).into_iter().enumerate() {
             let o = &mut fs.options;
+            let fs_wide = matches!(
+                e,
+                Edit::Compress { .. }
+                    | Edit::DefaultDiscard
+                    | Edit::NoAutodefrag
+                    | Edit::SpaceCacheV2
+                    | Edit::DefaultSsd
+                    | Edit::Datacow
+                    | Edit::NewSubvolume { .. }
+            );
+            if fs_wide && i != target {
+                continue;
+            }
             match e {
                 Edit::Compress { value } => {
                     o.compress = value
@@ -629,6 +648,32 @@ pub fn apply(layout: &mut Layout, edits: &[Edit], class: DeviceClass) {
         }
     }
     let _ = class;
+}
+
+/// The index (in [`layout_filesystems_mut`] order) of the btrfs filesystem whose mounts hold
+/// `path` best (longest mount-point prefix); 0 when none does.
+fn fs_holding(layout: &Layout, path: &str) -> usize {
+    layout
+        .btrfs_filesystems()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, fs))| {
+            fs.subvolumes
+                .iter()
+                .filter_map(|s| s.mount.as_ref().map(|m| m.mountpoint.as_str()))
+                .chain(fs.top_level.as_ref().map(|t| t.mountpoint.as_str()))
+                .filter(|mp| {
+                    *mp == "/"
+                        || path == *mp
+                        || path.starts_with(&format!("{}/", mp.trim_end_matches('/')))
+                })
+                .map(|mp| mp.len())
+                .max()
+                .map(|l| (i, l))
+        })
+        .max_by_key(|&(i, l)| (l, std::cmp::Reverse(i)))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }
 
 /// The mount point in `layout` whose data holds `path` (exact, else the longest prefix).
@@ -878,11 +923,9 @@ pub fn recommend(h: &Host, findings: &[Finding], models: &ModelSet) -> Plan {
             let layout_changed = all_edits
                 .iter()
                 .any(|e| !matches!(e, Edit::Sysctl { .. } | Edit::Scheduler { .. }));
-            let header = |what: &str| {
-                vec![format!(
-                    "{what} (btrtune diagnose; btrtune's rendering of the layout)"
-                )]
-            };
+            // One header for both, so the diff shows only the layout's changes.
+            let header =
+                |_: &str| vec!["btrtune diagnose: btrtune's rendering of the layout".to_string()];
             let (c, p) = if layout_changed {
                 (
                     Some(crate::disko::emit_layout(cur, &header("current layout"))),
