@@ -6,9 +6,9 @@ use crate::diagnose::host::Host;
 use crate::metrics::observe::Category;
 
 /// Words that tie a free-text remark to the findings that name them.
-const KEYWORDS: [&str; 12] = [
+const KEYWORDS: [&str; 14] = [
     "compress", "snapshot", "quota", "qgroup", "balance", "atime", "discard", "defrag", "swap",
-    "scrub", "checksum", "metadata",
+    "scrub", "checksum", "metadata", "util", "saturat",
 ];
 
 /// The rules that can explain each category of observation, most direct first.
@@ -51,10 +51,9 @@ pub fn check(h: &Host, found: &[Finding]) -> Vec<Finding> {
             let text = o.text.to_lowercase();
             let answered = KEYWORDS.iter().any(|k| {
                 text.contains(k)
-                    && found.iter().any(|f| {
-                        f.severity > Severity::Info
-                            && (f.title.to_lowercase().contains(k) || f.name.contains(k))
-                    })
+                    && found
+                        .iter()
+                        .any(|f| f.title.to_lowercase().contains(k) || f.name.contains(k))
             });
             if answered {
                 continue;
