@@ -5,9 +5,11 @@
 use super::evidence::{Evidence, Texts, whole};
 use crate::disko::parse::{ParseOptions, infer_purpose, parse_file};
 use crate::error::AdvisorError;
-use crate::hardware::{DeviceClass, HardwareProfile, facter};
+use crate::hardware::{DeviceClass, DiskInfo, HardwareProfile, facter};
 use crate::layout::options::{ParsedMountOptions, parse_mount_options};
-use crate::layout::{Atime, BtrfsFilesystem, FsOptions, Layout, Purpose};
+use crate::layout::{
+    Atime, BtrfsFilesystem, CompressionProperty, FsOptions, Layout, Problem, Purpose,
+};
 use crate::metrics::bundle::{self, Bundle, MountState};
 use crate::metrics::observe::{Category, Observation, Symptom, classify};
 use crate::metrics::{btrfs_df, btrfs_usage, device_stats, df, iostat, iotop};
@@ -366,31 +368,24 @@ impl Host {
     /// The device class of the btrfs data: the facter disk matching the live device, else
     /// the facter system disk; the rotational flag when there is no report.
     fn decide_class(&mut self) {
-        let live_dev = self
-            .mounts
-            .first()
-            .map(|m| m.source.split('[').next().unwrap_or("").to_string());
+        let live_dev = self.mounts.first().map(|m| kernel_name(&m.source));
         if let Some((hw, file)) = &self.hardware {
-            let matched = live_dev.as_deref().and_then(|d| {
-                hw.disks.iter().find(|k| {
-                    k.kernel_name
-                        .as_deref()
-                        .is_some_and(|n| !n.is_empty() && d.starts_with(n))
-                })
-            });
+            let matched = live_dev
+                .as_deref()
+                .and_then(|d| self.facter_disk_of(d))
+                .cloned();
             // Else the disk the disko.nix puts btrfs on, by path or kernel name.
             let declared = self.declared.as_ref().and_then(|(l, _)| {
-                l.btrfs_filesystems().into_iter().find_map(|(disk, _)| {
-                    hw.disks.iter().find(|k| {
-                        k.device == disk.device || k.kernel_name.as_deref() == Some(&disk.device)
-                    })
-                })
+                l.btrfs_filesystems()
+                    .into_iter()
+                    .find_map(|(disk, _)| self.facter_disk_declared(&disk.device))
+                    .cloned()
             });
             let (disk, basis) = match (matched, declared) {
                 (Some(d), _) => (Some(d), "the facter disk holding the mounted btrfs"),
                 (None, Some(d)) => (Some(d), "the facter disk the disko.nix puts btrfs on"),
                 (None, None) => (
-                    hw.system_disk(),
+                    hw.system_disk().cloned(),
                     "the facter report's system disk (no live device matched a facter disk)",
                 ),
             };
@@ -410,9 +405,12 @@ impl Host {
                 return;
             }
         }
-        if let (Some(dev), Some((q, f))) = (&live_dev, &self.queues) {
-            let name = dev.trim_start_matches("/dev/");
-            if let Some(r) = q.get(name).and_then(|k| k.get("rotational")) {
+        if let (Some(name), Some((_, f))) = (&live_dev, &self.queues) {
+            if let Some(r) = self
+                .queue_of(name)
+                .and_then(|(_, k)| k.get("rotational"))
+                .cloned()
+            {
                 self.class = if r == "1" && !name.starts_with("loop") {
                     DeviceClass::Hdd
                 } else {
@@ -429,6 +427,27 @@ impl Host {
     fn build_places(&mut self) {
         // Declared.
         if let Some((layout, file)) = &self.declared {
+            // What the kernel ignores, as the layout check finds it (options the first mount
+            // has and this one lacks are not "asked for", so `no ...` entries are left out).
+            let ignored: Vec<(String, Vec<String>)> = layout
+                .problems()
+                .into_iter()
+                .filter_map(|p| match p {
+                    Problem::IgnoredFsOptions {
+                        mountpoint,
+                        options,
+                        ..
+                    } => {
+                        let mut asked: Vec<String> = options
+                            .into_iter()
+                            .filter(|o| !o.starts_with("no "))
+                            .collect();
+                        asked.sort();
+                        Some((mountpoint, asked))
+                    }
+                    _ => None,
+                })
+                .collect();
             for (_, fs) in layout.btrfs_filesystems() {
                 let first = fs.first_mount().map(str::to_string);
                 if self.first_mount.is_none() {
@@ -465,10 +484,10 @@ impl Host {
                         .texts
                         .find_from(file, at_line, |l| l.contains(&format!("\"{}\"", sv.name)))
                         .or_else(|| self.texts.find(file, &format!("\"{}\"", m.mountpoint)));
-                    let ignored = m
-                        .fs_override
-                        .as_ref()
-                        .map(|o| ignored_options(&fs.options, o))
+                    let ignored = ignored
+                        .iter()
+                        .find(|(mp, _)| *mp == m.mountpoint)
+                        .map(|(_, o)| o.clone())
                         .unwrap_or_default();
                     let snapshotted = sv.data.snapshots.is_on()
                         || (snapshot_subvol && declared_snapshot_target(fs, &sv.name));
@@ -554,7 +573,7 @@ impl Host {
             self.first_mount = mounts
                 .iter()
                 .map(|m| m.target.clone())
-                .min_by_key(|t| (if t == "/" { 0 } else { t.matches('/').count() }, t.clone()));
+                .min_by_key(|t| (crate::layout::mount_depth(t), t.clone()));
         }
         if self.fs_options.is_none()
             && let Some((o, at)) = &self.declared_fs_options
@@ -573,14 +592,10 @@ impl Host {
     /// device says `rotational=1` on a machine that has HDDs (the flag lies on virtual and
     /// loop devices, §1.2), else the host's class.
     pub fn class_of_place(&self, p: &Place) -> DeviceClass {
-        if let Some(dev) = &p.device {
-            if let Some(c) = self.facter_class_of(dev) {
-                return c;
-            }
+        if let Some(d) = p.device.as_deref().and_then(|d| self.facter_disk_of(d)) {
+            return d.class;
         }
-        if let Some((l, _)) = &self.declared
-            && let Some((hw, _)) = &self.hardware
-        {
+        if let Some((l, _)) = &self.declared {
             let disk = l.btrfs_filesystems().into_iter().find_map(|(disk, fs)| {
                 fs.subvolumes
                     .iter()
@@ -591,11 +606,7 @@ impl Host {
                     })
                     .then_some(disk)
             });
-            if let Some(k) = disk.and_then(|d| {
-                hw.disks
-                    .iter()
-                    .find(|k| k.device == d.device || k.kernel_name.as_deref() == Some(&d.device))
-            }) {
+            if let Some(k) = disk.and_then(|d| self.facter_disk_declared(&d.device)) {
                 return k.class;
             }
         }
@@ -605,17 +616,31 @@ impl Host {
         self.class
     }
 
-    fn facter_class_of(&self, dev: &str) -> Option<DeviceClass> {
+    /// The facter disk whose kernel name `dev` (`nvme0n1p2`) is, or is a partition of.
+    fn facter_disk_of(&self, dev: &str) -> Option<&DiskInfo> {
+        let (hw, _) = self.hardware.as_ref()?;
+        hw.disks.iter().find(|d| {
+            d.kernel_name.as_deref().is_some_and(|k| {
+                let k = k.trim_start_matches("/dev/");
+                !k.is_empty() && dev.starts_with(k)
+            })
+        })
+    }
+
+    /// The facter disk a disko.nix `device` names (a by-id path or a kernel name).
+    fn facter_disk_declared(&self, device: &str) -> Option<&DiskInfo> {
         let (hw, _) = self.hardware.as_ref()?;
         hw.disks
             .iter()
-            .find(|d| {
-                d.kernel_name.as_deref().is_some_and(|k| {
-                    let k = k.trim_start_matches("/dev/");
-                    !k.is_empty() && dev.starts_with(k)
-                })
-            })
-            .map(|d| d.class)
+            .find(|k| k.device == device || k.kernel_name.as_deref() == Some(device))
+    }
+
+    /// The block queue settings of `dev`'s disk (`nvme0n1` for `nvme0n1p2`): its name and knobs.
+    pub fn queue_of(&self, dev: &str) -> Option<(&String, &BTreeMap<String, String>)> {
+        let (q, _) = self.queues.as_ref()?;
+        q.iter()
+            .filter(|(n, _)| dev.starts_with(n.as_str()))
+            .max_by_key(|(n, _)| n.len())
     }
 
     /// The class of a block device by kernel name: a place on it, the facter disk of that
@@ -628,20 +653,17 @@ impl Host {
         {
             return p.class;
         }
-        if let Some(c) = self.facter_class_of(dev) {
-            return c;
+        if let Some(d) = self.facter_disk_of(dev) {
+            return d.class;
         }
         let has_hdd = self
             .hardware
             .as_ref()
             .is_some_and(|(hw, _)| hw.disks.iter().any(|d| d.class == DeviceClass::Hdd));
-        let rotational = self.queues.as_ref().and_then(|(q, _)| {
-            q.iter()
-                .filter(|(n, _)| dev.starts_with(n.as_str()))
-                .max_by_key(|(n, _)| n.len())
-                .and_then(|(_, k)| k.get("rotational").cloned())
-        });
-        if rotational.as_deref() == Some("1") && (has_hdd || self.class == DeviceClass::Unknown) {
+        let rotational = self.queue_of(dev).and_then(|(_, k)| k.get("rotational"));
+        if rotational.map(String::as_str) == Some("1")
+            && (has_hdd || self.class == DeviceClass::Unknown)
+        {
             return DeviceClass::Hdd;
         }
         self.class
@@ -652,12 +674,7 @@ impl Host {
     pub fn backing_devices(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut add = |d: &str| {
-            let d = d
-                .split('[')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("/dev/")
-                .to_string();
+            let d = kernel_name(d);
             if !d.is_empty() && !d.starts_with('<') && !out.contains(&d) {
                 out.push(d);
             }
@@ -739,7 +756,7 @@ impl Host {
             .first()
             .and_then(|m| parse_mount_options(&m.options).ok())
             .map(|p| p.fs);
-        for fs in layout_filesystems_mut(&mut layout) {
+        for fs in layout.btrfs_filesystems_mut() {
             if let Some(o) = &live_fs {
                 fs.options = o.clone();
             }
@@ -750,7 +767,8 @@ impl Host {
                         sv.data.nocow = c;
                     }
                     if let Some(c) = &p.compression {
-                        sv.data.compression = compression_property(c);
+                        sv.data.compression =
+                            CompressionProperty::from_name(c.split(':').next().unwrap_or(c));
                     }
                     if p.live_at.is_some() {
                         m.vfs.atime = p.atime;
@@ -871,8 +889,13 @@ impl Host {
     }
 }
 
+/// Whether data at `path` lives under the mount point `mp` (`/` holds everything).
+pub(crate) fn holds(mp: &str, path: &str) -> bool {
+    mp == "/" || path == mp || path.starts_with(&format!("{}/", mp.trim_end_matches('/')))
+}
+
 /// `loop0` for `/dev/loop0[/@root]`.
-fn kernel_name(source: &str) -> String {
+pub(crate) fn kernel_name(source: &str) -> String {
     source
         .split('[')
         .next()
@@ -896,19 +919,6 @@ fn source_line(refs: &[crate::reason::Ref]) -> Option<usize> {
         crate::reason::Ref::Source { at } => at.rsplit(':').nth(1)?.parse().ok(),
         _ => None,
     })
-}
-
-/// The options in `asked` that differ from the filesystem's: what the kernel ignores.
-pub fn ignored_options(fs: &FsOptions, asked: &FsOptions) -> Vec<String> {
-    let have: BTreeSet<String> = fs.to_mount_options().into_iter().collect();
-    let mut out: Vec<String> = asked
-        .to_mount_options()
-        .into_iter()
-        .filter(|o| !have.contains(o))
-        .collect();
-    // Options the first mount has and this one does not ask for are not "ignored".
-    out.sort();
-    out
 }
 
 fn declared_snapshot_target(fs: &BtrfsFilesystem, name: &str) -> bool {
@@ -955,43 +965,6 @@ fn snapshot_source(path: &str, root_sub: Option<&str>, places: &[Place]) -> Opti
     None
 }
 
-fn compression_property(s: &str) -> Option<crate::layout::CompressionProperty> {
-    use crate::layout::CompressionProperty as P;
-    Some(match s.split(':').next().unwrap_or(s) {
-        "zstd" => P::Zstd,
-        "lzo" => P::Lzo,
-        "zlib" => P::Zlib,
-        "none" | "no" => P::None,
-        _ => return None,
-    })
-}
-
-/// Every btrfs filesystem of a layout, mutable.
-pub fn layout_filesystems_mut(layout: &mut Layout) -> Vec<&mut BtrfsFilesystem> {
-    use crate::layout::{Content, DiskContent};
-    fn walk<'a>(c: &'a mut Content, out: &mut Vec<&'a mut BtrfsFilesystem>) {
-        match c {
-            Content::Btrfs(b) => out.push(b),
-            Content::Luks(l) => walk(&mut l.content, out),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for d in &mut layout.disks {
-        match &mut d.content {
-            DiskContent::Gpt { partitions } | DiskContent::Table { partitions, .. } => {
-                for p in partitions {
-                    if let Some(c) = &mut p.content {
-                        walk(c, &mut out);
-                    }
-                }
-            }
-            DiskContent::Whole { content } => walk(content, &mut out),
-        }
-    }
-    out
-}
-
 /// A layout built from the live mounts alone: one disk, one btrfs filesystem, a subvolume per
 /// mounted subvolume.
 fn live_layout(h: &Host) -> Layout {
@@ -1002,7 +975,7 @@ fn live_layout(h: &Host) -> Layout {
     let device = h
         .mounts
         .first()
-        .map(|m| m.source.split('[').next().unwrap_or("").to_string())
+        .map(|m| format!("/dev/{}", kernel_name(&m.source)))
         .unwrap_or_else(|| "/dev/unknown".into());
     let mut fs = BtrfsFilesystem {
         mkfs: Default::default(),
@@ -1112,14 +1085,33 @@ mod tests {
 
     #[test]
     fn ignored_options_are_those_the_first_mount_lacks() {
-        let fs = parse_mount_options(&["noatime"]).expect("ok").fs;
-        let asked = parse_mount_options(&["compress=zstd", "autodefrag"])
-            .expect("ok")
-            .fs;
-        assert_eq!(
-            ignored_options(&fs, &asked),
-            ["autodefrag", "compress=zstd"]
-        );
-        assert!(ignored_options(&asked, &asked).is_empty());
+        let dir = std::env::temp_dir().join(format!("btrtune-ignored-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let f = dir.join("disko.nix");
+        std::fs::write(
+            &f,
+            r#"{ disko.devices.disk.d = { type = "disk"; device = "/dev/vda"; content = {
+                 type = "btrfs"; subvolumes = {
+                   "@root" = { mountpoint = "/"; mountOptions = [ "noatime" ]; };
+                   "@home" = { mountpoint = "/home"; mountOptions = [ "compress=zstd" "autodefrag" ]; };
+                   "@nix" = { mountpoint = "/nix"; mountOptions = [ "noatime" ]; }; }; }; }; }"#,
+        )
+        .expect("write");
+        let h = Host::load(&Inputs {
+            disko: Some(f),
+            ..Inputs::default()
+        })
+        .expect("loads");
+        std::fs::remove_dir_all(&dir).ok();
+        let ignored = |mp: &str| {
+            h.places
+                .iter()
+                .find(|p| p.mountpoint == mp)
+                .map(|p| p.ignored.clone())
+                .expect("place")
+        };
+        assert_eq!(ignored("/home"), ["autodefrag", "compress=zstd"]);
+        assert!(ignored("/nix").is_empty());
+        assert!(ignored("/").is_empty());
     }
 }

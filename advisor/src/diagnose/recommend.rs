@@ -2,7 +2,7 @@
 //! [`Layout`] where it is a layout change, and the commands that make it), its disruption
 //! class and risk, and the models' before/after projection for the affected workloads.
 
-use super::host::{Host, layout_filesystems_mut};
+use super::host::{Host, holds, kernel_name};
 use super::rules::{Finding, Severity, layout::place_for};
 use crate::hardware::DeviceClass;
 use crate::layout::options::{Compression, SpaceCache};
@@ -393,12 +393,12 @@ fn drafts_for(h: &Host, f: &Finding) -> Vec<Draft> {
             } else {
                 d = d.cmd(vec!["mkdir".into(), new.clone()]).edit(Edit::Nocow { mountpoint: data_dir.clone() });
             }
-            d.cmd(vec!["chattr".into(), "+C".into(), new.clone()])
+            vec![d.cmd(vec!["chattr".into(), "+C".into(), new.clone()])
                 .step("chattr +C only works on empty files, so the data must be copied, not moved or reflinked (a reflink needs both sides with the same NOCOW state):")
                 .cmd(vec!["cp".into(), "-a".into(), "--reflink=never".into(), format!("{data_dir}/."), format!("{new}/")])
                 .cmd(vec!["lsattr".into(), "-d".into(), new.clone()])
                 .step(format!("Swap the directories ({data_dir} → {data_dir}.old, {new} → {data_dir}; with a new subvolume, mount it there via disko.nix), start {service}, check, then delete {data_dir}.old."))
-                .cmd(argv(&["systemctl", "start", service])).into_vec()
+                .cmd(argv(&["systemctl", "start", service]))]
         }
         "L03" => vec![draft(f, "containers-subvolume", "Give /var/lib/containers a subvolume of its own, excluded from snapshots".into(), Disruption::DataMigration, Risk::Low,
             "images are re-pulled or copied; containers must be stopped")
@@ -490,12 +490,14 @@ fn drafts_for(h: &Host, f: &Finding) -> Vec<Draft> {
                 .edit(Edit::Sysctl { key: "vm.dirty_background_bytes".into(), value: bg })]
         }
         "Y02" => {
-            let want = if h.class == DeviceClass::Nvme { "none" } else { "mq-deadline" };
-            let dev = h.mounts.first().map(|m| m.source.split('[').next().unwrap_or("").trim_start_matches("/dev/").to_string()).unwrap_or_default();
-            let q = h.queues.as_ref().and_then(|(q, _)| q.keys().filter(|n| dev.starts_with(n.as_str())).max_by_key(|n| n.len()).cloned()).unwrap_or(dev);
+            // The device the finding is about, else the first mount's.
+            let dev = f.device.clone().or_else(|| h.mounts.first().map(|m| kernel_name(&m.source))).unwrap_or_default();
+            let class = h.class_of_device(&dev);
+            let want = if class == DeviceClass::Nvme { "none" } else { "mq-deadline" };
+            let q = h.queue_of(&dev).map(|(n, _)| n.clone()).unwrap_or(dev);
             vec![draft(f, "scheduler", format!("Use the {want} scheduler (udev rule)"), Disruption::LiveRemount, Risk::Low, "none")
                 .cmd(vec!["sh".into(), "-c".into(), format!("echo {want} > /sys/block/{q}/queue/scheduler")])
-                .edit(Edit::Scheduler { class: h.class, scheduler: want.into() })]
+                .edit(Edit::Scheduler { class, scheduler: want.into() })]
         }
         "Y03" => {
             let uuid = h.mounts.first().map(|m| m.uuid.clone()).unwrap_or_else(|| "UUID".into());
@@ -509,14 +511,8 @@ fn drafts_for(h: &Host, f: &Finding) -> Vec<Draft> {
     }
 }
 
-impl Draft {
-    fn into_vec(self) -> Vec<Draft> {
-        vec![self]
-    }
-}
-
 /// Applies edits to a layout.
-pub fn apply(layout: &mut Layout, edits: &[Edit], class: DeviceClass) {
+pub fn apply(layout: &mut Layout, edits: &[Edit]) {
     for e in edits {
         match e {
             Edit::Sysctl { key, value } => {
@@ -551,7 +547,7 @@ pub fn apply(layout: &mut Layout, edits: &[Edit], class: DeviceClass) {
             Edit::NewSubvolume { mountpoint, .. } => fs_holding(layout, mountpoint),
             _ => fs_holding(layout, "/"),
         };
-        for (i, fs) in layout_filesystems_mut(layout).into_iter().enumerate() {
+        for (i, fs) in layout.btrfs_filesystems_mut().into_iter().enumerate() {
             let o = &mut fs.options;
             let fs_wide = matches!(
                 e,
@@ -647,10 +643,9 @@ pub fn apply(layout: &mut Layout, edits: &[Edit], class: DeviceClass) {
             }
         }
     }
-    let _ = class;
 }
 
-/// The index (in [`layout_filesystems_mut`] order) of the btrfs filesystem whose mounts hold
+/// The index (in [`Layout::btrfs_filesystems`] order) of the btrfs filesystem whose mounts hold
 /// `path` best (longest mount-point prefix); 0 when none does.
 fn fs_holding(layout: &Layout, path: &str) -> usize {
     layout
@@ -662,11 +657,7 @@ fn fs_holding(layout: &Layout, path: &str) -> usize {
                 .iter()
                 .filter_map(|s| s.mount.as_ref().map(|m| m.mountpoint.as_str()))
                 .chain(fs.top_level.as_ref().map(|t| t.mountpoint.as_str()))
-                .filter(|mp| {
-                    *mp == "/"
-                        || path == *mp
-                        || path.starts_with(&format!("{}/", mp.trim_end_matches('/')))
-                })
+                .filter(|mp| holds(mp, path))
                 .map(|mp| mp.len())
                 .max()
                 .map(|l| (i, l))
@@ -682,9 +673,7 @@ fn mount_for(layout: &Layout, path: &str) -> Option<String> {
         .mountpoints()
         .into_iter()
         .map(|(mp, _)| mp)
-        .filter(|mp| {
-            mp == path || mp == "/" || path.starts_with(&format!("{}/", mp.trim_end_matches('/')))
-        })
+        .filter(|mp| holds(mp, path))
         .max_by_key(|mp| mp.len())
 }
 
@@ -693,7 +682,7 @@ fn features_for(layout: &Layout, path: &str, class: DeviceClass) -> Option<Featu
 }
 
 /// The mount points (and purposes) an edit set touches.
-fn touched(h: &Host, current: &Layout, edits: &[Edit]) -> Vec<(String, Purpose)> {
+fn touched(h: &Host, edits: &[Edit]) -> Vec<(String, Purpose)> {
     let mut out: Vec<(String, Purpose)> = Vec::new();
     let mut add = |mp: &str, p: Purpose| {
         if !out.iter().any(|(m, _)| m == mp) {
@@ -733,7 +722,6 @@ fn touched(h: &Host, current: &Layout, edits: &[Edit]) -> Vec<(String, Purpose)>
             Edit::Sysctl { .. } | Edit::Scheduler { .. } => {}
         }
     }
-    let _ = current;
     out
 }
 
@@ -746,7 +734,7 @@ fn project(
     edits: &[Edit],
 ) -> Vec<Projected> {
     let mut out = Vec::new();
-    for (mp, purpose) in touched(h, current, edits) {
+    for (mp, purpose) in touched(h, edits) {
         let (Some(before), Some(after)) = (
             features_for(current, &mp, h.class),
             features_for(proposed, &mp, h.class),
@@ -865,7 +853,7 @@ pub fn recommend(h: &Host, findings: &[Finding], models: &ModelSet) -> Plan {
             let (projections, note) = match &current {
                 Some(cur) => {
                     let mut proposed = cur.clone();
-                    apply(&mut proposed, &d.edits, h.class);
+                    apply(&mut proposed, &d.edits);
                     let p = project(h, models, cur, &proposed, &d.edits);
                     let note = p.is_empty().then(|| {
                         if d.edits.is_empty() || d.edits.iter().all(|e| matches!(e, Edit::Sysctl { .. } | Edit::Scheduler { .. })) {
@@ -914,7 +902,7 @@ pub fn recommend(h: &Host, findings: &[Finding], models: &ModelSet) -> Plan {
     let (combined, current_disko, proposed_disko, nixos_snippet) = match &current {
         Some(cur) => {
             let mut proposed = cur.clone();
-            apply(&mut proposed, &all_edits, h.class);
+            apply(&mut proposed, &all_edits);
             let combined = if recs.iter().filter(|r| !r.projections.is_empty()).count() > 1 {
                 project(h, models, cur, &proposed, &all_edits)
             } else {

@@ -77,6 +77,11 @@ impl DeviceClass {
         matches!(self, DeviceClass::Sd | DeviceClass::Emmc | DeviceClass::Usb)
     }
 
+    /// Rotational or slow flash: media where each random request costs milliseconds.
+    pub fn is_slow_media(self) -> bool {
+        self.is_rotational() || self.is_slow_flash()
+    }
+
     /// A documented, conservative sequential write figure in MB/s for the class, used only to
     /// size writeback limits. Sources: typical datasheet figures (NVMe PCIe 3 ≥ 1500 MB/s,
     /// SATA 6 Gb/s ≈ 450–550 MB/s, 7200 rpm 2.5"/3.5" HDD 100–200 MB/s, UHS-I SD cards

@@ -457,6 +457,18 @@ pub enum CompressionProperty {
 }
 
 impl CompressionProperty {
+    /// The property for a value as `btrfs property set` takes it (`zstd`, `lzo`, `zlib`,
+    /// `none`/`no`/empty), quotes ignored; `None` for anything else.
+    pub fn from_name(value: &str) -> Option<Self> {
+        Some(match value.trim_matches(|c| c == '"' || c == '\'') {
+            "zstd" => CompressionProperty::Zstd,
+            "lzo" => CompressionProperty::Lzo,
+            "zlib" => CompressionProperty::Zlib,
+            "none" | "no" | "" => CompressionProperty::None,
+            _ => return None,
+        })
+    }
+
     /// The property value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -737,6 +749,31 @@ pub enum NixValue {
 }
 
 impl Layout {
+    /// Every btrfs filesystem in the layout, mutable, in [`Layout::btrfs_filesystems`] order.
+    pub fn btrfs_filesystems_mut(&mut self) -> Vec<&mut BtrfsFilesystem> {
+        fn walk<'a>(c: &'a mut Content, out: &mut Vec<&'a mut BtrfsFilesystem>) {
+            match c {
+                Content::Btrfs(b) => out.push(b),
+                Content::Luks(l) => walk(&mut l.content, out),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for d in &mut self.disks {
+            match &mut d.content {
+                DiskContent::Gpt { partitions } | DiskContent::Table { partitions, .. } => {
+                    for p in partitions {
+                        if let Some(c) = &mut p.content {
+                            walk(c, &mut out);
+                        }
+                    }
+                }
+                DiskContent::Whole { content } => walk(content, &mut out),
+            }
+        }
+        out
+    }
+
     /// Every btrfs filesystem in the layout, with the disk it is on.
     pub fn btrfs_filesystems(&self) -> Vec<(&Disk, &BtrfsFilesystem)> {
         fn walk<'a>(c: &'a Content, out: &mut Vec<&'a BtrfsFilesystem>) {
@@ -846,6 +883,17 @@ impl Layout {
     }
 }
 
+/// How deep a mount point is, for mount order: `/` is 0, `/home` 1, `/var/lib/x` 3. Mounts
+/// happen shallowest first (then alphabetically), so the first mount of a filesystem is the
+/// one with the least depth.
+pub fn mount_depth(mp: &str) -> usize {
+    if mp == "/" {
+        0
+    } else {
+        mp.matches('/').count()
+    }
+}
+
 impl BtrfsFilesystem {
     /// The mount that sets this filesystem's options: `/` if it is here, else the top-level
     /// mount, else the shallowest (then alphabetically first) mount point; `None` when
@@ -857,7 +905,7 @@ impl BtrfsFilesystem {
             .filter_map(|s| s.mount.as_ref().map(|m| m.mountpoint.as_str()))
             .chain(self.top_level.as_ref().map(|t| t.mountpoint.as_str()))
             .collect();
-        mps.sort_by_key(|m| (if *m == "/" { 0 } else { m.matches('/').count() }, *m));
+        mps.sort_by_key(|m| (mount_depth(m), *m));
         mps.first().copied()
     }
 

@@ -22,10 +22,6 @@ pub fn check(h: &Host) -> Vec<Finding> {
     out
 }
 
-fn slow_class(c: DeviceClass) -> bool {
-    c.is_rotational() || c.is_slow_flash()
-}
-
 fn class_evidence(h: &Host) -> Vec<Evidence> {
     h.class_at.clone().into_iter().collect()
 }
@@ -60,7 +56,7 @@ fn slow_media(h: &Host, out: &mut Vec<Finding>) {
             .map(|p| p.class)
             .filter(|c| *c != DeviceClass::Unknown)
             .unwrap_or(h.class);
-        if !slow_class(class) {
+        if !class.is_slow_media() {
             continue;
         }
         let sev = if class.is_rotational() || class == DeviceClass::Sd {
@@ -313,7 +309,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
     for d in series(h) {
         let class = h.class_of_device(&d.name);
         let (slow_ms, deep_q) = thresholds(class);
-        let slow_flush_ms = if slow_class(class) { 5.0 } else { 2.0 };
+        let slow_flush_ms = if class.is_slow_media() { 5.0 } else { 2.0 };
         let act: Vec<_> = d.rows.iter().filter(|(_, r)| active(r)).collect();
         if act.is_empty() {
             continue;
@@ -352,6 +348,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                     0.85,
                     format!("{} is saturated ({})", d.name, summary(worst.1)),
                 )
+                .on_device(&d.name)
                 .detail(format!(
                     "In {saturated} of {} active samples the queue was at least {deep_q} deep \
                      with await at least {slow_ms} ms (thresholds for {}): requests wait \
@@ -362,7 +359,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                 .ev([ev.clone()]),
             );
             if let Some(f) = out.last_mut() {
-                f.hardware_bound = slow_class(class);
+                f.hardware_bound = class.is_slow_media();
             }
         } else if latency >= half {
             let mut f = Finding::new(
@@ -375,6 +372,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                     summary(worst.1)
                 ),
             )
+            .on_device(&d.name)
             .detail(format!(
                 "In {} of {} active samples await was at least {slow_ms} ms while the queue \
                  stayed below {SHALLOW_Q}: each request is slow on this medium, not stuck \
@@ -419,6 +417,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                         r.flush_await_ms.unwrap_or(0.0)
                     ),
                 )
+                .on_device(&d.name)
                 .detail(
                     "The device spent at least a fifth of its time on cache flushes. The \
                      block layer runs one flush at a time, so fsync-heavy work (database \
@@ -428,7 +427,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                 .ev([row_evidence(h, &d.name, *si)]),
             );
             if let Some(f) = out.last_mut() {
-                f.hardware_bound = slow_class(class);
+                f.hardware_bound = class.is_slow_media();
             }
         }
         let parallel = matches!(
@@ -453,6 +452,7 @@ fn device_load(h: &Host, out: &mut Vec<Finding>) {
                         await_of(r)
                     ),
                 )
+                .on_device(&d.name)
                 .detail(
                     "%util counts time with at least one request in flight; a device that \
                      serves many requests in parallel reaches 100 % long before its limit \

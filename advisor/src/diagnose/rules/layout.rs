@@ -2,7 +2,7 @@
 
 use super::{Finding, Severity, conf};
 use crate::diagnose::evidence::Evidence;
-use crate::diagnose::host::{Host, Place, Work};
+use crate::diagnose::host::{Host, Place, Work, holds};
 use crate::layout::Purpose;
 use crate::metrics::observe::Symptom;
 
@@ -20,10 +20,7 @@ pub fn check(h: &Host) -> Vec<Finding> {
 pub(crate) fn place_for<'a>(h: &'a Host, path: &str) -> Option<&'a Place> {
     h.places
         .iter()
-        .filter(|p| {
-            let mp = p.mountpoint.trim_end_matches('/');
-            path == p.mountpoint || path.starts_with(&format!("{mp}/")) || p.mountpoint == "/"
-        })
+        .filter(|p| holds(&p.mountpoint, path))
         .max_by_key(|p| p.mountpoint.len())
 }
 

@@ -111,6 +111,9 @@ pub struct Finding {
     /// Mount points it is about.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mountpoints: Vec<String>,
+    /// The block device it is about (`loop1`, `nvme0n1`), for device findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// The evidence points at the hardware, not the configuration.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hardware_bound: bool,
@@ -139,6 +142,7 @@ impl Finding {
                 .map(|s| format!("btrfs-tuning-facts.md §{s}"))
                 .collect(),
             mountpoints: vec![],
+            device: None,
             hardware_bound: false,
         }
     }
@@ -154,6 +158,11 @@ impl Finding {
                 self.evidence.push(x);
             }
         }
+        self
+    }
+
+    pub(crate) fn on_device(mut self, dev: &str) -> Self {
+        self.device = Some(dev.to_string());
         self
     }
 

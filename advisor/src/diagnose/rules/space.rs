@@ -2,7 +2,7 @@
 
 use super::{Finding, Severity, conf};
 use crate::diagnose::evidence::whole;
-use crate::diagnose::host::Host;
+use crate::diagnose::host::{Host, kernel_name};
 use crate::metrics::btrfs_usage::FsUsage;
 use crate::metrics::{BlockGroupKind, Profile};
 
@@ -281,10 +281,7 @@ fn df_full(h: &Host, out: &mut Vec<Finding>) {
                 && (btrfs_mps.contains(&e.mountpoint.as_str())
                     || (btrfs_mps.is_empty() && e.source.starts_with("/dev/"))));
         let Some(pct) = e.use_percent else { continue };
-        if !is_btrfs
-            || pct < 90.0
-            || !seen.insert(e.source.split('[').next().unwrap_or("").to_string())
-        {
+        if !is_btrfs || pct < 90.0 || !seen.insert(kernel_name(&e.source)) {
             continue;
         }
         let ev = h

@@ -39,11 +39,7 @@ fn dirty(h: &Host, out: &mut Vec<Finding>) {
         return;
     };
     // Slow media stall for long at the default ratios; fast ones only with a lot of RAM.
-    let limit = if h.class.is_rotational() || h.class.is_slow_flash() {
-        10.0
-    } else {
-        30.0
-    };
+    let limit = if h.class.is_slow_media() { 10.0 } else { 30.0 };
     if secs < limit {
         return;
     }
@@ -80,14 +76,9 @@ fn dirty(h: &Host, out: &mut Vec<Finding>) {
 }
 
 fn scheduler(h: &Host, out: &mut Vec<Finding>) {
-    let Some((q, file)) = &h.queues else { return };
+    let Some((_, file)) = &h.queues else { return };
     for dev in h.backing_devices() {
-        // The queue of the disk holding the partition (`nvme0n1` for `nvme0n1p2`).
-        let Some((name, knobs)) = q
-            .iter()
-            .filter(|(n, _)| dev.starts_with(n.as_str()))
-            .max_by_key(|(n, _)| n.len())
-        else {
+        let Some((name, knobs)) = h.queue_of(&dev) else {
             continue;
         };
         let Some(line) = knobs.get("scheduler") else {
@@ -100,11 +91,7 @@ fn scheduler(h: &Host, out: &mut Vec<Finding>) {
             .map(|w| w.trim_matches(|c| c == '[' || c == ']').to_string())
             .unwrap_or_else(|| line.clone());
         let want = match class {
-            DeviceClass::Hdd | DeviceClass::Sd | DeviceClass::Emmc | DeviceClass::Usb
-                if active == "none" =>
-            {
-                "mq-deadline"
-            }
+            c if c.is_slow_media() && active == "none" => "mq-deadline",
             DeviceClass::Nvme if active == "bfq" => "none",
             _ => continue,
         };
@@ -127,6 +114,7 @@ fn scheduler(h: &Host, out: &mut Vec<Finding>) {
                     "{name} uses the `{active}` scheduler on a {class} device; `{want}` suits it"
                 ),
             )
+            .on_device(name)
             .detail(if want == "none" {
                 "BFQ costs ~1.9 µs per request and tops out at a few hundred thousand IOPS: on \
                  NVMe it is the bottleneck. `none` is the kernel's default for multi-queue \

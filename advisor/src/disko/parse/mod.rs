@@ -16,7 +16,7 @@ use crate::layout::{
     BtrfsFilesystem, Bytes, CompressionProperty, Content, DataPolicy, Disk, DiskContent, DiskKind,
     FsOptions, Hooks, Layout, Luks, MkfsOptions, NodevMount, PartSize, Partition, PlainFilesystem,
     Purpose, SCHEMA_VERSION, SubvolMount, Subvolume, SwapPartition, Swapfile, SystemSettings,
-    TopLevelMount,
+    TopLevelMount, mount_depth,
 };
 use crate::nixeval::{Data, Evaluator, Node, Warning};
 use crate::reason::{Aspect, Ref, Why};
@@ -767,29 +767,15 @@ impl Converter {
         let mut order: Vec<usize> = (0..mounts.len()).collect();
         order.sort_by_key(|&i| {
             let mp = &mounts[i].0;
-            (
-                if mp == "/" {
-                    0
-                } else {
-                    mp.matches('/').count()
-                },
-                mp.clone(),
-            )
+            (mount_depth(mp), mp.clone())
         });
         let mut options = FsOptions::default();
         let mut why = BTreeMap::new();
         if let Some(&first) = order.first() {
             options = mounts[first].2.fs.clone();
-            let depth = |mp: &str| {
-                if mp == "/" {
-                    0
-                } else {
-                    mp.matches('/').count()
-                }
-            };
             let tied: Vec<&str> = order
                 .iter()
-                .filter(|&&i| depth(&mounts[i].0) == depth(&mounts[first].0))
+                .filter(|&&i| mount_depth(&mounts[i].0) == mount_depth(&mounts[first].0))
                 .filter(|&&i| mounts[i].2.fs != options)
                 .map(|&i| mounts[i].0.as_str())
                 .collect();
@@ -941,7 +927,7 @@ impl Converter {
                     }
                 },
                 ["btrfs", "property", "set", path, "compression", alg] => {
-                    match (find(path, subs), compression_prop(alg)) {
+                    match (find(path, subs), CompressionProperty::from_name(alg)) {
                         (Some(i), Some(c)) => subs[i].data.compression = Some(c),
                         _ => {
                             all_ours = false;
@@ -958,16 +944,6 @@ impl Converter {
         }
         all_ours
     }
-}
-
-fn compression_prop(alg: &str) -> Option<CompressionProperty> {
-    Some(match alg.trim_matches(|c| c == '"' || c == '\'') {
-        "zstd" => CompressionProperty::Zstd,
-        "lzo" => CompressionProperty::Lzo,
-        "zlib" => CompressionProperty::Zlib,
-        "none" | "no" | "" => CompressionProperty::None,
-        _ => return None,
-    })
 }
 
 fn part_size(s: &str) -> PartSize {
