@@ -49,6 +49,8 @@ enum Command {
     Crosscheck(commands::crosscheck::CrosscheckArgs),
     /// Fit per-hardware-class models from calibration results, validated by held-out layouts.
     Fit(commands::fit::FitArgs),
+    /// The measured strategies for databases or containers; one engine's plan and migration.
+    Explain(commands::explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Workload(a) => commands::workload::run(a),
         Command::Crosscheck(a) => commands::crosscheck::run(a),
         Command::Fit(a) => commands::fit::run(a),
+        Command::Explain(a) => commands::explain::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

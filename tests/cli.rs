@@ -297,13 +297,23 @@ fn plan_projects_each_purpose_against_the_disko_example() {
         err.contains("projected effect against disko's example layout"),
         "{err}"
     );
+    // PostgreSQL has its own ext4 partition under priority performance: its effect is the
+    // database matrix's measured ratio, not a btrfs model's projection.
     let db = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("database") && l.contains("/var/lib/postgresql"))
+        .unwrap_or_else(|| panic!("no database effect in\n{err}"));
+    assert!(db.contains(" x") && db.contains('['), "{db}");
+    assert!(
+        db.contains("ext4 partition") && db.contains("rounds"),
+        "{db}"
+    );
+    // Redis stays on btrfs: a model projection with its interval.
+    let redis = err
         .lines()
         .find(|l| l.trim_start().starts_with("database") && l.contains("wal-postgresql"))
         .unwrap_or_else(|| panic!("no database projection in\n{err}"));
-    // A ratio with its interval, and what changed against the example.
-    assert!(db.contains(" x") && db.contains('['), "{db}");
-    assert!(db.contains("+nocow"), "{db}");
+    assert!(redis.contains(" x") && redis.contains('['), "{redis}");
     // A class nobody calibrated is projected from priors, and says so.
     let out = btrtune()
         .args(["plan", "--example", "workstation"])
@@ -407,4 +417,71 @@ fn diagnose_refuses_no_input_and_unknown_symptoms() {
         .assert()
         .success()
         .stdout(predicate::str::contains("M01 ignored-subvolume-option"));
+}
+
+#[test]
+fn explain_db_prints_the_matrix_and_one_engines_plan() {
+    btrtune()
+        .args(["explain", "db"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("### postgresql (postgresql)"))
+        .stdout(predicate::str::contains("### innodb (mysql, mariadb)"))
+        .stdout(predicate::str::contains("## Goals"));
+    let out = btrtune()
+        .args([
+            "explain",
+            "db",
+            "--engine",
+            "mariadb",
+            "--priority",
+            "performance",
+            "--class",
+            "hdd",
+            "--path",
+            "/srv/my sql",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["family"], "innodb");
+    assert_eq!(v["cell"]["placement"], "partition");
+    let script = v["migration_script"].as_str().unwrap();
+    assert!(script.contains("'/srv/my sql'"), "{script}");
+    assert!(script.contains("systemctl stop mysql"));
+    btrtune()
+        .args(["explain", "db", "--engine", "nginx"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "no strategy; engines with one: postgresql",
+        ));
+    btrtune()
+        .args(["explain", "db", "--engine", "redis", "--priority", "fast"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "--priority `fast`: expected one of",
+        ));
+}
+
+#[test]
+fn explain_containers_prints_its_matrix() {
+    let out = btrtune()
+        .args(["explain", "containers", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+    btrtune()
+        .args(["explain", "containers"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty().not());
 }

@@ -96,3 +96,78 @@ fn loop_every_workload_kind_runs_through_the_harness() {
         "backing files left"
     );
 }
+
+/// Issue 8: a snapshot of a PostgreSQL subvolume (pgdata and pg_wal together) taken under
+/// pgbench load recovers and passes amcheck and pgbench's invariant, on CoW and NOCOW, through
+/// the harness (the quick version of `profiles/matrix/snapshot-safety.toml`'s
+/// `same-subvolume` cells).
+#[test]
+fn loop_pgsnapshot_same_subvolume_is_crash_consistent() {
+    if !require_root() {
+        return;
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("btrtune-pgsnapshot-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let matrix = scratch.path().join("snapshot-ci.toml");
+    std::fs::write(
+        &matrix,
+        r#"name = "snapshot-ci"
+description = "same-subvolume snapshots of PostgreSQL under load on CoW and NOCOW"
+size = "2G"
+[runs]
+min = 1
+max = 1
+cv_target = 1.0
+[[layout]]
+name = "cow"
+compress = "none"
+[[layout]]
+name = "nocow"
+compress = "none"
+nocow = true
+[[workload]]
+pgsnapshot = "same-subvolume"
+"#,
+    )
+    .unwrap();
+    let out = scratch.path().join("out");
+    let backing = scratch.path().join("backing");
+    Command::cargo_bin("btrtune")
+        .unwrap()
+        .args(["calibrate", "--quick", "--matrix"])
+        .arg(&matrix)
+        .arg("--out")
+        .arg(&out)
+        .arg("--backing-dir")
+        .arg(&backing)
+        .timeout(std::time::Duration::from_secs(600))
+        .assert()
+        .success();
+    let records = btrtune_harness::record::read(&out.join("snapshot-ci-quick.jsonl")).unwrap();
+    let layouts: BTreeSet<&str> = records.iter().map(|r| r.layout_name.as_str()).collect();
+    assert_eq!(layouts, BTreeSet::from(["cow", "nocow"]));
+    for r in &records {
+        let m = &r.measurement;
+        let x = |k: &str| m.extra.get(k).copied().unwrap_or(f64::NAN);
+        assert_eq!(r.workload.name, "pgsnapshot-same-subvolume");
+        assert_eq!(m.primary, "consistent_fraction");
+        assert!(x("snapshots") >= 2.0, "{}: {:?}", r.layout_name, m.extra);
+        assert_eq!(
+            m.value, 1.0,
+            "{}: a snapshot did not recover consistently: {:?}",
+            r.layout_name, m.extra
+        );
+        assert_eq!(x("recovered"), x("snapshots"));
+        assert_eq!(x("amcheck_ok"), x("snapshots"));
+        assert_eq!(x("invariant_ok"), x("snapshots"));
+        assert!(x("indexes_checked") >= 3.0 * x("snapshots"));
+        assert!(
+            x("history_rows_min") > 0.0,
+            "the snapshots hold transactions"
+        );
+        assert!(x("recovery_s_max") > 0.0);
+    }
+    assert!(loops_below(scratch.path()).is_empty(), "loop devices left");
+}

@@ -31,6 +31,7 @@ pub mod plan;
 pub mod profiles;
 pub mod reason;
 pub mod stats;
+pub mod strategy;
 pub mod toolstack;
 
 #[cfg(test)]

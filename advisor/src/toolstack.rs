@@ -121,6 +121,17 @@ pub struct ToolOptions {
     /// What container volumes hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volumes: Option<VolumeKind>,
+    /// Container engines: the workload profile of the containers matrix (`general`,
+    /// `many-layers`, `high-density`, `build-heavy`, `multi-arch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Databases: how much data to plan a dedicated partition for (`64G`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_size: Option<String>,
+    /// Databases: `false` keeps the data on btrfs even where the matrix would give it a
+    /// partition of its own (priority performance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<bool>,
 }
 
 /// Hardware given in the toolstack (when there is no facter report).

@@ -34,6 +34,10 @@
 //! [[workload]]                  # other kinds: one kind key, the other keys are parameters
 //! wal = "postgresql"            # (`btrtune workload list` shows them all)
 //! clients = 8
+//!
+//! [[workload]]
+//! containers = "btrfs"
+//! params = { containers = 32 }  # parameters named like a kind key go in `params`
 //! ```
 
 use crate::error::HarnessError;
@@ -212,11 +216,23 @@ impl Matrix {
                 .filter(|(_, l)| l.trim() == "[[workload]]")
                 .nth(i)
                 .map_or(0, |(n, _)| n + 1);
-            let map = match serde_json::to_value(table) {
+            let mut map = match serde_json::to_value(table) {
                 Ok(serde_json::Value::Object(m)) => m,
                 _ => return Err(bad(line, "a workload must be a table".into())),
             };
-            let spec = WorkloadSpec::from_table(&map).map_err(|e| bad(line, e))?;
+            // `[workload.params]`: parameters whose name is also a kind key
+            // (`containers = 32` beside `containers = "btrfs"`).
+            let extra = match map.remove("params") {
+                None => serde_json::Map::new(),
+                Some(serde_json::Value::Object(m)) => m,
+                Some(_) => return Err(bad(line, "`params` must be a table".into())),
+            };
+            let mut spec = WorkloadSpec::from_table(&map).map_err(|e| bad(line, e))?;
+            for (k, v) in extra {
+                if spec.params.insert(k.clone(), v).is_some() {
+                    return Err(bad(line, format!("parameter `{k}` is given twice")));
+                }
+            }
             // Check the name and parameters now, not in the middle of a calibration.
             btrtune_workloads::build(
                 &spec,
@@ -432,12 +448,31 @@ pub fn candidate(spec: &LayoutSpec, dir: Option<&Path>) -> Result<Layout, String
             let path: PathBuf = dir.map_or_else(|| PathBuf::from(f), |d| d.join(f));
             let parsed = btrtune_advisor::disko::parse::parse_file(&path, &Default::default())
                 .map_err(|e| e.to_string())?;
-            need_target(&parsed.layout, spec)?;
-            Ok(parsed.layout)
+            let mut layout = parsed.layout;
+            as_the_kernel_mounts(&mut layout);
+            need_target(&layout, spec)?;
+            Ok(layout)
         }
         o => Err(format!(
             "kind `{o}`: expected btrfs, ext4, xfs, raw, example or disko"
         )),
+    }
+}
+
+/// Drops the filesystem-wide options that later mounts of a disko.nix ask for: the kernel
+/// keeps only the first mount's (btrfs-tuning-facts.md §1.1), so the layout is measured as
+/// users actually run it (disko's own example asks for `compress=zstd` on `/home` and `/nix`
+/// after `/` mounts without it).
+fn as_the_kernel_mounts(layout: &mut Layout) {
+    for fs in layout.btrfs_filesystems_mut() {
+        if let Some(t) = fs.top_level.as_mut() {
+            t.fs_override = None;
+        }
+        for s in &mut fs.subvolumes {
+            if let Some(m) = s.mount.as_mut() {
+                m.fs_override = None;
+            }
+        }
     }
 }
 
@@ -602,6 +637,22 @@ fio = "smallfile-create"
     }
 
     #[test]
+    fn a_params_table_gives_parameters_named_like_a_kind() {
+        let m = Matrix::parse(
+            &OK.replace(
+                "fio = \"smallfile-create\"",
+                "containers = \"btrfs\"\nlayers = 2\nparams = { containers = 32 }",
+            ),
+            "m.toml",
+            None,
+        )
+        .unwrap();
+        let p = &m.workloads[1].params;
+        assert_eq!(p["containers"], 32);
+        assert_eq!(p["layers"], 2);
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let e = err(&OK.replace("fio = \"smallfile-create\"", "fio = \"smallfile\""));
         assert!(
@@ -639,6 +690,14 @@ fio = "smallfile-create"
         assert!(e.starts_with("m.toml:4:") && e.contains("mn"), "{e}");
         let e = err("name = \"t\"\n[runs]\nmin = 1\nmax = 1\n[[layout]]\nname = \"a\"\n");
         assert!(e.contains("workload"), "{e}");
+        let e = err(&OK.replace(
+            "fio = \"smallfile-create\"",
+            "containers = \"btrfs\"\nlayers = 2\nparams = { layers = 3 }",
+        ));
+        assert!(
+            e.starts_with("m.toml:17: parameter `layers` is given twice"),
+            "{e}"
+        );
         let e = err(&OK.replace("name = \"cow\"", "name = \"cow\"\ncompress = \"brotli\""));
         assert!(e.starts_with("m.toml:11: layout `cow`:"), "{e}");
     }

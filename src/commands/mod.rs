@@ -4,6 +4,7 @@ pub mod calibrate;
 pub mod collect;
 pub mod crosscheck;
 pub mod diagnose;
+pub mod explain;
 pub mod fit;
 pub mod plan;
 pub mod show;

@@ -217,6 +217,16 @@ fn print_effects(effects: &[PurposeEffect], class: DeviceClass) {
                     s => format!("  ({})", s.label()),
                 }
             ),
+            Outcome::Measured {
+                metric,
+                ratio,
+                low,
+                high,
+                n,
+                what,
+            } => {
+                format!("{metric:<14} x{ratio:<5.2} [{low:.2}, {high:.2}] over {n} rounds  {what}")
+            }
             Outcome::NotProjected(why) => format!("not projected: {why}"),
         };
         eprintln!(

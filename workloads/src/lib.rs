@@ -13,6 +13,7 @@ pub mod devtree;
 pub mod fio;
 pub mod latency;
 pub mod pgbench;
+pub mod pgsnapshot;
 pub mod registry;
 pub mod rng;
 pub mod text;

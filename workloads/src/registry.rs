@@ -32,7 +32,14 @@ pub struct Entry {
 }
 
 /// The kinds of workload, in the order they are listed.
-pub const KINDS: &[&str] = &["fio", "wal", "containers", "devtree", "pgbench"];
+pub const KINDS: &[&str] = &[
+    "fio",
+    "wal",
+    "containers",
+    "devtree",
+    "pgbench",
+    "pgsnapshot",
+];
 
 impl WorkloadSpec {
     /// A spec from a table with exactly one kind key (`fio = "randwrite-4k-fsync"`,
@@ -129,6 +136,18 @@ pub fn build(spec: &WorkloadSpec, target: Target) -> Result<Box<dyn Workload>, W
                 ))),
             }
         }
+        "pgsnapshot" => {
+            let config = params::<crate::pgsnapshot::PgsnapshotConfig>(spec)?;
+            match target {
+                Target::Mount { mountpoint } => Ok(Box::new(
+                    crate::pgsnapshot::PgsnapshotWorkload::mount(&spec.name, mountpoint, config)?,
+                )),
+                Target::Device => Err(WorkloadError::Failed(format!(
+                    "{}: pgsnapshot snapshots a btrfs subvolume, not a raw device",
+                    spec.label()
+                ))),
+            }
+        }
         "devtree" => {
             let config = params::<crate::devtree::DevtreeConfig>(spec)?;
             match target {
@@ -174,6 +193,7 @@ fn extra_entries() -> Vec<Entry> {
         name: b.name(),
         stands_for: b.stands_for(),
     }));
+    v.extend(crate::pgsnapshot::entries());
     v.extend(crate::containers::entries());
     v.extend(crate::devtree::catalogue());
     v.extend(crate::wal::entries());
@@ -301,6 +321,6 @@ mod tests {
             .filter(|e| e.kind == "pgbench")
             .map(|e| e.name)
             .collect();
-        assert_eq!(names, vec!["tpcb", "select-only"]);
+        assert_eq!(names, vec!["tpcb", "select-only", "simple-update"]);
     }
 }

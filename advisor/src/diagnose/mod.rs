@@ -28,7 +28,7 @@ pub mod rules;
 
 pub use evidence::Evidence;
 pub use host::{Host, Inputs};
-pub use recommend::{Disruption, Edit, Projected, Recommendation, Risk};
+pub use recommend::{Disruption, Edit, Projected, Recommendation, Risk, shell_quote};
 pub use rules::{Finding, RULES, Rule, Severity};
 
 use crate::error::AdvisorError;

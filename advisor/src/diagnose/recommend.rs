@@ -250,6 +250,12 @@ impl Draft {
         self.steps.push(s.into());
         self
     }
+    fn step_opt(self, s: Option<String>) -> Self {
+        match s {
+            Some(s) => self.step(s),
+            None => self,
+        }
+    }
     fn cmd(mut self, c: Vec<String>) -> Self {
         self.steps.push(format!("`{}`", shell_line(&c)));
         self.commands.push(c);
@@ -267,6 +273,32 @@ pub fn shell_line(argv: &[String]) -> String {
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The engine settings the database matrix pairs with NOCOW data (its balanced cell), with
+/// the measured effect, for the engine whose data is at `data_dir`.
+fn db_strategy_step(data_dir: &str) -> Option<String> {
+    let (matrix, results) = crate::strategy::db::bundled()?;
+    let engine = if data_dir.contains("mysql") {
+        "mysql"
+    } else {
+        "postgresql"
+    };
+    let c = matrix.choose(
+        engine,
+        crate::toolstack::Priority::Balanced,
+        crate::hardware::DeviceClass::Unknown,
+    )?;
+    let measured = c
+        .measured_text(results)
+        .map(|(t, _)| format!(" ({t})"))
+        .unwrap_or_default();
+    Some(format!(
+        "Pair the engine settings of the {} strategy (`btrtune explain db --engine {engine}`): {}{measured}; \
+         `btrtune explain db --engine {engine} --path {data_dir}` prints the whole migration with checks and rollback.",
+        c.family.name,
+        c.settings_lines().join(", "),
+    ))
 }
 
 /// One word quoted for a POSIX shell: bare when safe, else in single quotes.
@@ -393,12 +425,16 @@ fn drafts_for(h: &Host, f: &Finding) -> Vec<Draft> {
             } else {
                 d = d.cmd(vec!["mkdir".into(), new.clone()]).edit(Edit::Nocow { mountpoint: data_dir.clone() });
             }
-            vec![d.cmd(vec!["chattr".into(), "+C".into(), new.clone()])
+            d = d.cmd(vec!["chattr".into(), "+C".into(), new.clone()])
                 .step("chattr +C only works on empty files, so the data must be copied, not moved or reflinked (a reflink needs both sides with the same NOCOW state):")
                 .cmd(vec!["cp".into(), "-a".into(), "--reflink=never".into(), format!("{data_dir}/."), format!("{new}/")])
                 .cmd(vec!["lsattr".into(), "-d".into(), new.clone()])
                 .step(format!("Swap the directories ({data_dir} → {data_dir}.old, {new} → {data_dir}; with a new subvolume, mount it there via disko.nix), start {service}, check, then delete {data_dir}.old."))
-                .cmd(argv(&["systemctl", "start", service]))]
+                .cmd(argv(&["systemctl", "start", service]));
+            if f.rule == "L01" {
+                d = d.step_opt(db_strategy_step(&data_dir));
+            }
+            vec![d]
         }
         "L03" => vec![draft(f, "containers-subvolume", "Give /var/lib/containers a subvolume of its own, excluded from snapshots".into(), Disruption::DataMigration, Risk::Low,
             "images are re-pulled or copied; containers must be stopped")
@@ -406,6 +442,7 @@ fn drafts_for(h: &Host, f: &Finding) -> Vec<Draft> {
             .cmd(argv(&["mv", "/var/lib/containers", "/var/lib/containers.old"]))
             .cmd(argv(&["btrfs", "subvolume", "create", "/var/lib/containers"]))
             .step("Copy back what is worth keeping (`cp -a --reflink=always /var/lib/containers.old/. /var/lib/containers/` keeps it cheap), or let podman re-pull; then delete the old directory.")
+            .step("`btrtune explain containers` gives the measured storage-driver choice for your workload, a storage.conf, the snapshot strategy (volumes kept, layers excluded) and the full migration guide with checks and rollback.")
             .edit(Edit::NewSubvolume { name: "@containers".into(), mountpoint: "/var/lib/containers".into(), purpose: Purpose::ContainerStorage, nocow: false })],
         "L04" => {
             if f.mountpoints.first().is_some_and(|m| m == "/") {

@@ -64,6 +64,22 @@ pub struct PurposeEffect {
 pub enum Outcome {
     /// Projected.
     Projected(Change),
+    /// Not from a model but measured directly: data the plan puts off btrfs (a database's
+    /// own partition), with the committed runs of the database matrix on this class.
+    Measured {
+        /// The metric (`tps`).
+        metric: String,
+        /// Median per-round ratio.
+        ratio: f64,
+        /// Smallest per-round ratio.
+        low: f64,
+        /// Largest per-round ratio.
+        high: f64,
+        /// Rounds.
+        n: usize,
+        /// What was compared.
+        what: String,
+    },
     /// Not projected, and why.
     NotProjected(String),
 }
@@ -99,6 +115,62 @@ pub fn effects(layout: &Layout, class: DeviceClass, models: &ModelSet) -> Vec<Pu
                     outcome,
                 });
             }
+        }
+    }
+    out.extend(partition_effects(layout, class));
+    out
+}
+
+/// Databases the plan moved to a partition of their own: their measured ratio against
+/// disko's example from the database matrix's committed runs on this class.
+fn partition_effects(layout: &Layout, class: DeviceClass) -> Vec<PurposeEffect> {
+    use crate::layout::{Content, DiskContent};
+    let Some((matrix, results)) = crate::strategy::db::bundled() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for d in &layout.disks {
+        let (DiskContent::Gpt { partitions } | DiskContent::Table { partitions, .. }) = &d.content
+        else {
+            continue;
+        };
+        for p in partitions {
+            let Some(Content::Filesystem(f)) = &p.content else {
+                continue;
+            };
+            let (Some(mp), Some(family)) = (&f.mountpoint, matrix.family_of(&p.name)) else {
+                continue;
+            };
+            let Some(r) = family
+                .cells
+                .iter()
+                .filter(|c| c.placement == crate::strategy::db::Placement::Partition)
+                .flat_map(|c| &c.measured)
+                .find(|r| r.baseline == "disko-example")
+            else {
+                continue;
+            };
+            let outcome = match r.effect_on(results, class.as_str()) {
+                Some(e) => Outcome::Measured {
+                    metric: e.unit.clone(),
+                    ratio: e.ratio,
+                    low: e.ratio_min,
+                    high: e.ratio_max,
+                    n: e.n,
+                    what: format!("measured: {} ({} partition)", r.label(), f.format),
+                },
+                None => Outcome::NotProjected(format!(
+                    "the database matrix has no runs on {class} ({} partition; `btrtune explain \
+                     db` shows the classes measured)",
+                    f.format
+                )),
+            };
+            out.push(PurposeEffect {
+                purpose: Purpose::Database,
+                mountpoint: mp.clone(),
+                workload: r.workload.clone(),
+                outcome,
+            });
         }
     }
     out
@@ -143,6 +215,24 @@ pub fn markdown(effects: &[PurposeEffect], class: DeviceClass) -> String {
                             .join(" ")
                     },
                     c.status.label()
+                );
+            }
+            Outcome::Measured {
+                metric,
+                ratio,
+                low,
+                high,
+                n,
+                what,
+            } => {
+                let _ = writeln!(
+                    s,
+                    "| {} | `{}` | {} | {metric} | ×{ratio:.2} | {low:.2}–{high:.2} (range of {n} \
+                     rounds) | {} | measured |",
+                    e.purpose.as_str(),
+                    e.mountpoint,
+                    e.workload,
+                    what.replace('|', "/")
                 );
             }
             Outcome::NotProjected(why) => {

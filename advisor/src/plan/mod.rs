@@ -157,6 +157,22 @@ pub fn plan(
     device: Option<&str>,
 ) -> Result<Plan, AdvisorError> {
     let tools = toolstack.resolve(db)?;
+    for (name, o) in &toolstack.tool_options {
+        if let Some(p) = &o.profile {
+            let s = crate::strategy::containers::Strategies::bundled()?;
+            if s.profile(p).is_none() {
+                return Err(AdvisorError::Request(format!(
+                    "{}: [tool.{name}] profile `{p}`: expected one of {}",
+                    toolstack.origin,
+                    s.profiles
+                        .iter()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
     let hardware = hardware.or_else(|| toolstack.hardware_profile());
     let mut warnings = Vec::new();
     let mut conflicts = Vec::new();
@@ -185,6 +201,7 @@ pub fn plan(
     );
     let mut btrfs = build_btrfs(units, options);
     add_swap(&ctx, toolstack, &mut btrfs, &disk, &mut warnings);
+    let db_partitions = database_partitions(&ctx, toolstack, db, &mut btrfs, &disk, &mut warnings)?;
 
     let system = system::settings(&ctx, &tools, toolstack, db, &btrfs);
     let inner = Content::Btrfs(btrfs);
@@ -245,7 +262,10 @@ pub fn plan(
             device: disk.device.clone(),
             class: Some(disk.class),
             content: DiskContent::Gpt {
-                partitions: vec![esp, root],
+                partitions: std::iter::once(esp)
+                    .chain(db_partitions)
+                    .chain(std::iter::once(root))
+                    .collect(),
             },
             why: Some(disk_why(&disk, hardware.as_ref(), device)),
         }],
@@ -1041,6 +1061,109 @@ fn subvol_name(path: &str) -> String {
             name
         }
     }
+}
+
+/// Database data that the matrix places on a partition of its own (priority performance):
+/// its subvolume leaves the btrfs filesystem and becomes a partition, sized from the
+/// toolstack's `data_size` or a quarter of the disk (at least 8 GiB).
+fn database_partitions(
+    ctx: &Context,
+    toolstack: &Toolstack,
+    db: &ToolDb,
+    btrfs: &mut BtrfsFilesystem,
+    disk: &DiskInfo,
+    warnings: &mut Vec<Why>,
+) -> Result<Vec<Partition>, AdvisorError> {
+    let Some((matrix, results)) = crate::strategy::db::bundled() else {
+        return Ok(vec![]);
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < btrfs.subvolumes.len() {
+        let s = &btrfs.subvolumes[i];
+        let choice = (s.data.purpose == Purpose::Database)
+            .then(|| {
+                s.data.tools.iter().find_map(|t| {
+                    let c = matrix.choose(t, ctx.priority, ctx.class)?;
+                    let opts = toolstack.options_for(db, t);
+                    (c.cell.placement == crate::strategy::db::Placement::Partition
+                        && opts.partition != Some(false))
+                    .then_some((t.clone(), c, opts))
+                })
+            })
+            .flatten();
+        let (Some((tool, choice, opts)), Some(mount)) = (choice, s.mount.clone()) else {
+            i += 1;
+            continue;
+        };
+        // Nested subvolumes (or another tool's data) below it stay on btrfs only if they are
+        // not inside the new partition's mount point.
+        let inside = btrfs.subvolumes.iter().any(|o| {
+            o.name != s.name
+                && o.mount
+                    .as_ref()
+                    .is_some_and(|m| m.mountpoint.starts_with(&format!("{}/", mount.mountpoint)))
+        });
+        if inside || s.data.tools.len() > 1 {
+            i += 1;
+            continue;
+        }
+        let fs = choice
+            .cell
+            .filesystem
+            .clone()
+            .unwrap_or_else(|| "ext4".into());
+        let size = match &opts.data_size {
+            Some(t) => t.parse::<Bytes>().map_err(|e| {
+                AdvisorError::Request(format!(
+                    "{}: [tool.{tool}] data_size `{t}`: {e} (expected a size such as 64G)",
+                    toolstack.origin
+                ))
+            })?,
+            None => {
+                let guess = disk
+                    .size_bytes
+                    .map_or(Bytes::gib(32), |b| Bytes((b / 4).max(Bytes::gib(8).0)));
+                warnings.push(Why::new(
+                    format!(
+                        "The {fs} partition for {tool}'s data is sized {guess} by guess (a \
+                         quarter of the disk, at least 8 GiB); say how much data to expect with \
+                         `[tool.{tool}] data_size = \"64G\"`: growing a partition later means \
+                         moving the btrfs partition behind it."
+                    ),
+                    [Ref::input("toolstack [tool] data_size")],
+                ));
+                guess
+            }
+        };
+        let measured = choice
+            .measured_text(results)
+            .map(|(t, _)| format!(" {t}."))
+            .unwrap_or_default();
+        let why = Why::new(
+            format!(
+                "{tool}'s data on a dedicated {fs} partition at {} (priority {}): {}{measured} \
+                 Trade-off: no data checksums, no btrfs snapshots of that data (back it up with \
+                 {}); `[tool.{tool}] partition = false` keeps it on btrfs.",
+                mount.mountpoint, ctx.priority, choice.cell.why, choice.family.backup
+            ),
+            [Ref::fact("2"), Ref::fact("1.4"), Ref::tool(&tool)],
+        );
+        out.push(Partition {
+            name: tool.clone(),
+            size: PartSize::Fixed(size),
+            type_code: None,
+            content: Some(Content::Filesystem(PlainFilesystem {
+                format: fs,
+                mountpoint: Some(mount.mountpoint.clone()),
+                mount_options: vec!["noatime".into()],
+                extra_args: vec![],
+            })),
+            why: Some(why),
+        });
+        btrfs.subvolumes.remove(i);
+    }
+    Ok(out)
 }
 
 fn build_btrfs(

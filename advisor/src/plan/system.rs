@@ -38,7 +38,7 @@ pub(crate) fn settings(
     project_owners(ts, &mut s);
     snapper(ts, fs, &mut s);
     scrub(fs, &mut s);
-    engines(tools, ts, db, fs, &mut s);
+    engines(ctx, tools, ts, db, fs, &mut s);
     s.nixos.sort_by(|a, b| a.path.cmp(&b.path));
     // Two tools can ask for the same setting (mysql and mariadb share a data directory).
     s.nixos.dedup_by(|a, b| a.path == b.path);
@@ -250,7 +250,10 @@ fn nocow_at(fs: &BtrfsFilesystem, tool: &str) -> Option<bool> {
         .map(|s| s.data.nocow)
 }
 
+/// The engine settings the database matrix pairs with where each engine's data ended up
+/// (its own partition, a NOCOW or a copy-on-write subvolume).
 fn engines(
+    ctx: &Context,
     tools: &[&Tool],
     ts: &Toolstack,
     db: &ToolDb,
@@ -264,70 +267,100 @@ fn engines(
             why,
         });
     };
+    let strategy = crate::strategy::db::bundled();
     for t in tools {
-        match t.name.as_str() {
-            "postgresql" => {
-                let Some(nocow) = nocow_at(fs, "postgresql") else {
-                    continue;
+        if let Some((matrix, _)) = strategy
+            && let Some(family) = matrix.family_of(&t.name)
+            && let Some(prefix) = &family.settings_path
+        {
+            use crate::strategy::db::Placement;
+            // Where the data is: no subvolume means the plan gave it a partition.
+            let actual = match nocow_at(fs, &t.name) {
+                Some(nocow) => (Placement::Subvolume, nocow),
+                None => (Placement::Partition, false),
+            };
+            let Some(chosen) = matrix.choose(&t.name, ctx.priority, ctx.class) else {
+                continue;
+            };
+            // The cell of the priority, unless the data ended elsewhere (a wish, an option):
+            // then the family's cell that matches where it is.
+            let cell = if (chosen.cell.placement, chosen.cell.nocow) == actual {
+                chosen.cell
+            } else if let Some(c) = family
+                .cells
+                .iter()
+                .find(|c| (c.placement, c.nocow) == actual)
+            {
+                c.clone()
+            } else {
+                continue;
+            };
+            let place = match actual {
+                (Placement::Partition, _) => "its own partition",
+                (_, true) => "a NOCOW subvolume",
+                (_, false) => "a copy-on-write subvolume",
+            };
+            for (k, v) in &cell.settings {
+                let value = match v.as_str() {
+                    "on" => NixValue::Bool(true),
+                    "off" => NixValue::Bool(false),
+                    _ => NixValue::Str(v.clone()),
                 };
                 set(
-                    "services.postgresql.settings.full_page_writes",
-                    NixValue::Bool(true),
+                    &format!("{prefix}.{k}"),
+                    value,
                     Why::new(
-                        "Stays on: PostgreSQL allows turning it off only on filesystems that \
-                         prevent partial page writes (its docs name ZFS); a NOCOW file is \
-                         overwritten in place and can tear on a crash.",
-                        [Ref::fact("2"), Ref::tool("postgresql")],
-                    ),
-                );
-                if !nocow {
-                    let why = Why::new(
-                        "PGDATA stays copy-on-write here: PostgreSQL's docs say COW filesystems \
-                         may not benefit from zero-filling new WAL segments or recycling old ones \
-                         (a rewrite is copied anyway), so both are off.",
-                        [Ref::fact("2"), Ref::tool("postgresql")],
-                    );
-                    set(
-                        "services.postgresql.settings.wal_init_zero",
-                        NixValue::Bool(false),
-                        why.clone(),
-                    );
-                    set(
-                        "services.postgresql.settings.wal_recycle",
-                        NixValue::Bool(false),
-                        why,
-                    );
-                }
-            }
-            "mysql" | "mariadb" => {
-                if nocow_at(fs, &t.name).is_none() {
-                    continue;
-                }
-                set(
-                    "services.mysql.settings.mysqld.innodb_doublewrite",
-                    NixValue::Str("ON".into()),
-                    Why::new(
-                        "Stays on: turning the doublewrite buffer off is safe only where pages \
-                         are written atomically; NOCOW files are overwritten in place.",
+                        format!(
+                            "{} on {place} ({} strategy, priority {}): {}",
+                            t.name, family.name, cell.priority, cell.why
+                        ),
                         [Ref::fact("2"), Ref::tool(&t.name)],
                     ),
                 );
             }
+            continue;
+        }
+        match t.name.as_str() {
             "podman" | "docker" => {
-                let driver = ts
-                    .options_for(db, &t.name)
-                    .driver
-                    .unwrap_or_else(|| "overlay".into());
+                let opts = ts.options_for(db, &t.name);
+                // The containers matrix (profiles/strategies/containers.toml) picks the driver
+                // for the toolstack's workload profile, unless the toolstack names one.
+                let profile = opts.profile.clone().unwrap_or_else(|| "general".into());
+                let chosen =
+                    crate::strategy::containers::choose(&crate::strategy::containers::Request {
+                        profile: profile.clone(),
+                        priority: ctx.priority,
+                        mode: if opts.mode == Some(crate::toolstack::ModeChoice::Rootless) {
+                            crate::profiles::Mode::Rootless
+                        } else {
+                            crate::profiles::Mode::Rootful
+                        },
+                        ..crate::strategy::containers::Request::new(&profile)
+                    })
+                    .ok();
+                let (driver, asked) = match (&opts.driver, &chosen) {
+                    (Some(d), _) => (d.clone(), true),
+                    (None, Some(c)) => (c.cell.driver.as_str().to_string(), false),
+                    (None, None) => ("overlay".to_string(), false),
+                };
                 let why = Why::new(
                     format!(
                         "Storage driver `{driver}`{}: overlay is the default and what Docker \
                          advises even on btrfs hosts; the btrfs driver makes a subvolume per \
                          layer, and its `size`/`min_space` options turn on qgroups, which slow \
-                         the whole filesystem.",
-                        if driver == "overlay" {
-                            ""
+                         the whole filesystem.{}",
+                        if asked {
+                            " as asked in the toolstack".to_string()
                         } else {
-                            " as asked in the toolstack"
+                            format!(
+                                " (containers strategy, profile `{profile}`, priority {}; \
+                                 `btrtune explain containers`)",
+                                ctx.priority
+                            )
+                        },
+                        match (&chosen, asked) {
+                            (Some(c), false) => format!(" {}", c.cell.why),
+                            _ => String::new(),
                         }
                     ),
                     [Ref::fact("3"), Ref::tool(&t.name)],

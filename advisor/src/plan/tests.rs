@@ -1,7 +1,7 @@
 //! Planner tests: the rules, conflicts and reasons, on toolstacks built for each case.
 
 use super::*;
-use crate::layout::{Algorithm, Consistency};
+use crate::layout::{Algorithm, Consistency, NixValue};
 use crate::reason::Ref;
 use crate::toolstack::DataWish;
 
@@ -111,11 +111,119 @@ fn performance_on_nvme_drops_fs_compression_but_compresses_the_store() {
         nix.data.effective_compression(&fs(&p).options),
         Some(Algorithm::Zstd)
     );
-    // Performance: the database is not snapshotted (backups by the engine's tools).
-    assert_eq!(
-        sub(&p, "/var/lib/postgresql").data.snapshots,
-        Snapshots::Off
+    // Performance: the database leaves btrfs for a dedicated ext4 partition (the matrix's
+    // performance cell), not snapshotted (backups by the engine's tools).
+    assert!(!fs(&p).subvolumes.iter().any(|s| {
+        s.mount
+            .as_ref()
+            .is_some_and(|m| m.mountpoint == "/var/lib/postgresql")
+    }));
+}
+
+fn partitions(p: &Plan) -> &[crate::layout::Partition] {
+    match &p.layout.disks[0].content {
+        crate::layout::DiskContent::Gpt { partitions } => partitions,
+        _ => panic!("not GPT"),
+    }
+}
+
+#[test]
+fn performance_postgresql_gets_an_ext4_partition_sized_from_the_toolstack() {
+    let mut ts = stack("postgresql,nix");
+    ts.priority = Priority::Performance;
+    ts.tool_options.insert(
+        "postgresql".into(),
+        crate::toolstack::ToolOptions {
+            data_size: Some("64G".into()),
+            ..Default::default()
+        },
     );
+    let p = run(&ts, DeviceClass::Nvme);
+    let parts = partitions(&p);
+    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["ESP", "postgresql", "root"]);
+    let pg = &parts[1];
+    assert_eq!(
+        pg.size,
+        crate::layout::PartSize::Fixed(crate::layout::Bytes::gib(64))
+    );
+    match pg.content.as_ref().unwrap() {
+        Content::Filesystem(f) => {
+            assert_eq!(f.format, "ext4");
+            assert_eq!(f.mountpoint.as_deref(), Some("/var/lib/postgresql"));
+        }
+        o => panic!("{o:?}"),
+    }
+    let why = &pg.why.as_ref().unwrap().text;
+    assert!(
+        why.contains("no data checksums") && why.contains("pg_basebackup"),
+        "{why}"
+    );
+    // Its engine settings: full_page_writes on, never the copy-on-write ones.
+    let set = |k: &str| {
+        p.layout
+            .system
+            .nixos
+            .iter()
+            .find(|n| n.path == format!("services.postgresql.settings.{k}"))
+            .map(|n| n.value.clone())
+    };
+    assert_eq!(set("full_page_writes"), Some(NixValue::Bool(true)));
+    assert_eq!(set("wal_init_zero"), None);
+    // Asked to stay on btrfs: a NOCOW subvolume with the NOCOW settings.
+    ts.tool_options.get_mut("postgresql").unwrap().partition = Some(false);
+    let p = run(&ts, DeviceClass::Nvme);
+    assert_eq!(partitions(&p).len(), 2);
+    assert!(sub(&p, "/var/lib/postgresql").data.nocow);
+    // A bad size is an error naming the option.
+    ts.tool_options.get_mut("postgresql").unwrap().data_size = Some("lots".into());
+    ts.tool_options.get_mut("postgresql").unwrap().partition = None;
+    let e = crate::plan::plan(
+        &ts,
+        &crate::profiles::ToolDb::bundled().unwrap(),
+        None,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("data_size") && e.contains("lots"), "{e}");
+}
+
+#[test]
+fn engine_settings_follow_where_the_data_is() {
+    for (priority, init_zero) in [
+        (Priority::Balanced, Some(NixValue::Bool(true))),
+        (Priority::Durability, Some(NixValue::Bool(false))),
+    ] {
+        let mut ts = stack("postgresql,mariadb");
+        ts.priority = priority;
+        let p = run(&ts, DeviceClass::Virtio);
+        let get = |k: &str| {
+            p.layout
+                .system
+                .nixos
+                .iter()
+                .find(|n| n.path == k)
+                .map(|n| n.value.clone())
+        };
+        assert_eq!(
+            get("services.postgresql.settings.wal_init_zero"),
+            init_zero,
+            "{priority}"
+        );
+        assert_eq!(
+            get("services.postgresql.settings.full_page_writes"),
+            Some(NixValue::Bool(true))
+        );
+        assert_eq!(
+            get("services.mysql.settings.mysqld.innodb_doublewrite"),
+            Some(NixValue::Str("ON".into()))
+        );
+        assert_eq!(
+            sub(&p, "/var/lib/postgresql").data.nocow,
+            priority == Priority::Balanced
+        );
+    }
 }
 
 #[test]
@@ -245,6 +353,7 @@ fn rootless_containers_go_to_home_subvolumes() {
             mode: Some(ModeChoice::Rootless),
             driver: Some("btrfs".into()),
             volumes: None,
+            ..Default::default()
         },
     );
     let p = run(&ts, DeviceClass::Nvme);
@@ -274,6 +383,7 @@ fn database_volumes_are_treated_as_databases() {
             mode: None,
             driver: None,
             volumes: Some(VolumeKind::Database),
+            ..Default::default()
         },
     );
     let p = run(&ts, DeviceClass::Virtio);
@@ -457,4 +567,52 @@ fn every_reference_points_to_an_existing_section() {
         }
     }
     assert!(checked > 100, "only {checked} references checked");
+}
+
+#[test]
+fn the_containers_matrix_picks_the_driver_and_unknown_profiles_are_errors() {
+    let mut ts = stack("podman");
+    ts.priority = Priority::Performance;
+    ts.tool_options.insert(
+        "podman".into(),
+        crate::toolstack::ToolOptions {
+            profile: Some("build-heavy".into()),
+            ..Default::default()
+        },
+    );
+    let p = run(&ts, DeviceClass::Nvme);
+    let driver = p
+        .layout
+        .system
+        .nixos
+        .iter()
+        .find(|n| n.path == "virtualisation.containers.storage.settings.storage.driver")
+        .unwrap();
+    let want = crate::strategy::containers::choose(&crate::strategy::containers::Request {
+        priority: Priority::Performance,
+        ..crate::strategy::containers::Request::new("build-heavy")
+    })
+    .unwrap();
+    assert_eq!(
+        driver.value,
+        NixValue::Str(want.cell.driver.as_str().into())
+    );
+    assert!(
+        driver.why.text.contains("profile `build-heavy`"),
+        "{}",
+        driver.why.text
+    );
+    ts.tool_options.get_mut("podman").unwrap().profile = Some("huge".into());
+    let e = crate::plan::plan(
+        &ts,
+        &crate::profiles::ToolDb::bundled().unwrap(),
+        None,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("profile `huge`") && e.contains("build-heavy"),
+        "{e}"
+    );
 }

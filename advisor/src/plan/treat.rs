@@ -174,8 +174,33 @@ pub(crate) fn treat(ctx: &Context, purpose: Purpose, tools: &[&Tool]) -> Treatme
                         .chain(tools_ref(tools)),
                 ),
             );
-            nocow = overwrite && p != Priority::Durability;
-            let nocow_text = if !overwrite {
+            // The measured decision matrix (profiles/strategies/databases.toml) decides for
+            // the engines it covers; container volumes keep the rule below.
+            let strategy = crate::strategy::db::bundled().and_then(|(m, r)| {
+                tools
+                    .iter()
+                    .find_map(|t| m.choose(&t.name, p, ctx.class))
+                    .map(|c| (c, r))
+            });
+            nocow = match &strategy {
+                // Data the matrix puts on a partition stays here only when the user keeps it
+                // on btrfs: then it gets the balanced cell's btrfs treatment, unsnapshotted.
+                Some((c, _)) if c.cell.placement == crate::strategy::db::Placement::Partition => c
+                    .family
+                    .cells
+                    .iter()
+                    .find(|x| x.priority == Priority::Balanced)
+                    .is_some_and(|x| x.nocow),
+                Some((c, _)) => c.cell.nocow,
+                None => overwrite && p != Priority::Durability,
+            };
+            let mut refs = vec![Ref::fact("1.4"), Ref::fact("2"), Ref::method("6")];
+            let mut nocow_text = if let Some((c, _)) = &strategy {
+                format!(
+                    "{who}, priority {p} ({} strategy): {}",
+                    c.family.name, c.cell.why
+                )
+            } else if !overwrite {
                 format!(
                     "{who} does not overwrite pages in place, so copy-on-write costs little: \
                      kept, with checksums."
@@ -183,10 +208,9 @@ pub(crate) fn treat(ctx: &Context, purpose: Purpose, tools: &[&Tool]) -> Treatme
             } else if nocow {
                 format!(
                     "{who} overwrites pages in place: copy-on-write fragments the files and adds \
-                     metadata work to every commit (measured here: ×1.2–1.8 for fsync-bound 4k \
-                     overwrites with NOCOW). NOCOW via `chattr +C` on the empty subvolume before \
-                     the first file is written; it costs data checksums and compression, and \
-                     full_page_writes / the InnoDB doublewrite buffer must stay on."
+                     metadata work to every commit. NOCOW via `chattr +C` on the empty subvolume \
+                     before the first file is written; it costs data checksums and compression, \
+                     and full_page_writes / the InnoDB doublewrite buffer must stay on."
                 )
             } else {
                 format!(
@@ -195,17 +219,34 @@ pub(crate) fn treat(ctx: &Context, purpose: Purpose, tools: &[&Tool]) -> Treatme
                      (about 40 % of ext4's pgbench read-write TPS in published runs)."
                 )
             };
-            why.insert(
-                Aspect::Nocow,
-                Why::new(
-                    nocow_text,
-                    [Ref::fact("1.4"), Ref::fact("2"), Ref::method("6")],
-                ),
-            );
-            snapshots = match (p, nocow) {
-                (Priority::Performance, _) => Snapshots::Off,
-                (_, true) => timeline(0, 3, 0, 0, consistency),
-                (_, false) => timeline(0, 7, 4, 0, consistency),
+            if let Some((c, r)) = &strategy
+                && let Some((text, at)) = c.measured_text(r)
+            {
+                nocow_text.push_str(&format!(
+                    " {}{text}.",
+                    if nocow_text.ends_with('.') { "" } else { ". " }
+                ));
+                refs.push(Ref::Measured { what: at });
+            }
+            if let Some((c, _)) = &strategy
+                && let Some(note) = &c.slow_note
+            {
+                nocow_text.push_str(&format!(" {note}"));
+            }
+            why.insert(Aspect::Nocow, Why::new(nocow_text, refs));
+            snapshots = match strategy.as_ref().map(|(c, _)| c.cell.snapshots) {
+                Some(crate::strategy::db::SnapshotPolicy::None) => Snapshots::Off,
+                Some(crate::strategy::db::SnapshotPolicy::Daily) => {
+                    timeline(0, 3, 0, 0, consistency)
+                }
+                Some(crate::strategy::db::SnapshotPolicy::Hourly) => {
+                    timeline(24, 7, 0, 0, consistency)
+                }
+                Some(crate::strategy::db::SnapshotPolicy::Inherit) | None => match (p, nocow) {
+                    (Priority::Performance, _) => Snapshots::Off,
+                    (_, true) => timeline(0, 3, 0, 0, consistency),
+                    (_, false) => timeline(0, 7, 4, 0, consistency),
+                },
             };
         }
         Purpose::ServiceState => {

@@ -154,7 +154,7 @@ fn nested_subvolumes(root: &Path, io: &Io<'_>) -> Result<Vec<PathBuf>, WorkloadE
     Ok(found)
 }
 
-fn name(id: &str) -> Result<CString, WorkloadError> {
+pub(crate) fn name(id: &str) -> Result<CString, WorkloadError> {
     CString::new(id)
         .map_err(|_| WorkloadError::Failed(format!("a subvolume name with a NUL byte: {id:?}")))
 }

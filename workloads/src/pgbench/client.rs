@@ -31,7 +31,7 @@ pub struct Client<'a> {
 
 impl Client<'_> {
     /// A client program aimed at the server (`-h <scratch> -p <port>`).
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = pg_command(self.bins, program, self.run_as, self.scratch);
         cmd.arg("-h")
             .arg(self.scratch)

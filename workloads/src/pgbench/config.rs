@@ -21,10 +21,14 @@ pub enum Builtin {
     /// `select-only`: one `SELECT` of a random account per transaction; no WAL flushes. Reads
     /// from shared buffers and the page cache: the control that layouts should not move.
     SelectOnly,
+    /// `simple-update` (`pgbench -N`): tpcb-like without the tellers and branches updates, so
+    /// clients do not queue on the few branch rows: the commit path itself (one WAL flush per
+    /// commit) dominates. The shape of the issue-8 hand measurements.
+    SimpleUpdate,
 }
 
 /// Every builtin, in catalogue order.
-pub const BUILTINS: &[Builtin] = &[Builtin::TpcB, Builtin::SelectOnly];
+pub const BUILTINS: &[Builtin] = &[Builtin::TpcB, Builtin::SelectOnly, Builtin::SimpleUpdate];
 
 impl Builtin {
     /// The name in the catalogue and in matrices (`pgbench = "tpcb"`).
@@ -32,6 +36,7 @@ impl Builtin {
         match self {
             Builtin::TpcB => "tpcb",
             Builtin::SelectOnly => "select-only",
+            Builtin::SimpleUpdate => "simple-update",
         }
     }
 
@@ -40,6 +45,7 @@ impl Builtin {
         match self {
             Builtin::TpcB => "tpcb-like",
             Builtin::SelectOnly => "select-only",
+            Builtin::SimpleUpdate => "simple-update",
         }
     }
 
@@ -51,6 +57,10 @@ impl Builtin {
             }
             Builtin::SelectOnly => {
                 "real PostgreSQL + pgbench select-only: cached point reads, no commits to flush"
+            }
+            Builtin::SimpleUpdate => {
+                "real PostgreSQL + pgbench simple-update (-N): OLTP commits without branch-row \
+                 contention, WAL fdatasync per commit"
             }
         }
     }
@@ -302,7 +312,9 @@ impl PgbenchConfig {
 }
 
 /// Reads a map of setting values given as strings, numbers or booleans.
-fn settings_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(crate) fn settings_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     let raw = BTreeMap::<String, Value>::deserialize(d)?;
     raw.into_iter()
         .map(|(k, v)| {

@@ -40,7 +40,7 @@ pub mod client;
 pub mod config;
 pub mod output;
 pub mod procstat;
-mod run;
+pub(crate) mod run;
 pub mod server;
 
 pub use binaries::{INSTALL_HINT, PgBinaries};

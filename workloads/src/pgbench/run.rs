@@ -110,7 +110,7 @@ impl PgbenchWorkload {
     }
 }
 
-fn check(interrupted: &AtomicBool) -> Result<(), WorkloadError> {
+pub(crate) fn check(interrupted: &AtomicBool) -> Result<(), WorkloadError> {
     if interrupted.load(Ordering::SeqCst) {
         Err(WorkloadError::Interrupted)
     } else {
@@ -123,7 +123,7 @@ fn failed(msg: String) -> WorkloadError {
 }
 
 /// `<dir>/pgdata`, new, mode 0700, owned by the account PostgreSQL runs as.
-fn make_datadir(dir: &Path, run_as: &RunAs) -> Result<PathBuf, WorkloadError> {
+pub(crate) fn make_datadir(dir: &Path, run_as: &RunAs) -> Result<PathBuf, WorkloadError> {
     let datadir = dir.join("pgdata");
     std::fs::create_dir(&datadir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -143,7 +143,7 @@ fn make_datadir(dir: &Path, run_as: &RunAs) -> Result<PathBuf, WorkloadError> {
 
 /// A private directory under /tmp (short: the socket path must fit in 107 bytes) for the
 /// socket, the server log, pgbench's logs and outputs; removed when dropped.
-fn scratch_dir(run_as: &RunAs) -> Result<tempfile::TempDir, WorkloadError> {
+pub(crate) fn scratch_dir(run_as: &RunAs) -> Result<tempfile::TempDir, WorkloadError> {
     let t = tempfile::Builder::new()
         .prefix("btrtune-pg-")
         .tempdir_in("/tmp")
@@ -153,14 +153,14 @@ fn scratch_dir(run_as: &RunAs) -> Result<tempfile::TempDir, WorkloadError> {
 }
 
 /// Writes out everything dirty on the filesystem of `dir` (`syncfs`).
-fn sync_filesystem(dir: &Path) -> Result<(), WorkloadError> {
+pub(crate) fn sync_filesystem(dir: &Path) -> Result<(), WorkloadError> {
     let f = std::fs::File::open(dir)
         .map_err(|e| failed(format!("cannot open {}: {e}", dir.display())))?;
     nix::unistd::syncfs(&f).map_err(|e| failed(format!("syncfs {}: {e}", dir.display())))
 }
 
 /// The per-transaction logs `<prefix>.<pid>` and `<prefix>.<pid>.<thread>` in `dir`.
-fn read_logs(dir: &Path, prefix: &str) -> Result<TxLog, WorkloadError> {
+pub(crate) fn read_logs(dir: &Path, prefix: &str) -> Result<TxLog, WorkloadError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| failed(format!("cannot list {}: {e}", dir.display())))?
         .filter_map(Result::ok)
