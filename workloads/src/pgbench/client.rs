@@ -30,6 +30,21 @@ pub struct Client<'a> {
 }
 
 impl Client<'_> {
+    /// The server's `server_version_num`; an error below PostgreSQL 10.
+    pub fn server_version(&self) -> Result<u32, WorkloadError> {
+        let rows = self.psql("version", &["SHOW server_version_num"])?;
+        let version: u32 = cell(&rows, 0, 0, "server_version_num")?
+            .parse()
+            .map_err(|_| WorkloadError::Failed(format!("server_version_num: {rows:?}")))?;
+        if version < 100_000 {
+            return Err(WorkloadError::Failed(format!(
+                "PostgreSQL {version} in {} is too old: 10 or newer is needed",
+                self.bins.bindir().display()
+            )));
+        }
+        Ok(version)
+    }
+
     /// A client program aimed at the server (`-h <scratch> -p <port>`).
     pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = pg_command(self.bins, program, self.run_as, self.scratch);

@@ -3,7 +3,7 @@
 use super::account::RunAs;
 use super::binaries::PgBinaries;
 use super::child::{pg_command, run_to_end};
-use super::client::{Client, ServerStats, cell};
+use super::client::{Client, ServerStats};
 use super::config::{Builtin, PgbenchConfig, Sizes};
 use super::output::{Summary, TxLog};
 use super::procstat::ServerCpu;
@@ -292,18 +292,7 @@ impl Workload for PgbenchWorkload {
             other => other,
         };
 
-        let rows = client
-            .psql("version", &["SHOW server_version_num"])
-            .map_err(with_log)?;
-        let version: u32 = cell(&rows, 0, 0, "server_version_num")?
-            .parse()
-            .map_err(|_| failed(format!("server_version_num: {rows:?}")))?;
-        if version < 100_000 {
-            return Err(failed(format!(
-                "PostgreSQL {version} in {} is too old: 10 or newer is needed",
-                bins.bindir().display()
-            )));
-        }
+        let version = client.server_version().map_err(with_log)?;
 
         let init_args: Vec<String> = vec![
             "-i".into(),

@@ -9,7 +9,7 @@ use crate::containers::space::is_btrfs;
 use crate::pgbench::account::RunAs;
 use crate::pgbench::binaries::PgBinaries;
 use crate::pgbench::child::{pg_command, read_lossy, run_to_end, stop};
-use crate::pgbench::client::{Client, ServerStats, cell};
+use crate::pgbench::client::{Client, ServerStats};
 use crate::pgbench::output::{Summary, TxLog};
 use crate::pgbench::run::{check, make_datadir, read_logs, scratch_dir, sync_filesystem};
 use crate::pgbench::server::{PgServer, Stopped};
@@ -326,17 +326,7 @@ pub(super) fn run(
         }
         other => other,
     };
-    let rows = client
-        .psql("version", &["SHOW server_version_num"])
-        .map_err(with_log)?;
-    let version: u32 = cell(&rows, 0, 0, "server_version_num")?
-        .parse()
-        .map_err(|_| failed(format!("server_version_num: {rows:?}")))?;
-    if version < 100_000 {
-        return Err(failed(format!(
-            "PostgreSQL {version} is too old: 10 or newer is needed"
-        )));
-    }
+    let version = client.server_version().map_err(with_log)?;
     let init_args: Vec<String> = vec![
         "-i".into(),
         "-q".into(),
