@@ -451,6 +451,25 @@ fn explain_db_prints_the_matrix_and_one_engines_plan() {
     let script = v["migration_script"].as_str().unwrap();
     assert!(script.contains("'/srv/my sql'"), "{script}");
     assert!(script.contains("systemctl stop mysql"));
+    // SQLite has no usual data directory: no made-up path, an invitation to give one.
+    btrtune()
+        .args(["explain", "db", "--engine", "sqlite"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("give --path DIR"))
+        .stdout(predicate::str::contains("## Migration").not());
+    btrtune()
+        .args([
+            "explain",
+            "db",
+            "--engine",
+            "sqlite",
+            "--path",
+            "relative/dir",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("expected an absolute path"));
     btrtune()
         .args(["explain", "db", "--engine", "nginx"])
         .assert()

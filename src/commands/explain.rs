@@ -112,18 +112,28 @@ fn explain_db(a: &ExplainArgs) -> Result<()> {
             known.join(", ")
         );
     };
-    let path = a.path.clone().unwrap_or_else(|| {
-        choice
+    if let Some(p) = &a.path
+        && !p.starts_with('/')
+    {
+        bail!("--path `{p}`: expected an absolute path (the data directory)");
+    }
+    // Without --path: the family's usual data directory, when it has one (embedded
+    // databases such as SQLite live wherever their application puts them).
+    let path = a.path.clone().or_else(|| {
+        let dirs: Vec<&str> = choice
             .family
             .data
             .split(',')
-            .next()
-            .unwrap_or("/var/lib/db")
-            .trim()
-            .to_string()
+            .map(str::trim)
+            .filter(|d| d.starts_with('/') && !d.contains('*'))
+            .collect();
+        dirs.iter()
+            .find(|d| d.contains(engine.as_str()))
+            .or(if dirs.len() == 1 { dirs.first() } else { None })
+            .map(|d| d.to_string())
     });
-    let plan = choice.backup_plan(&path);
-    let migration = choice.migration_script(&path);
+    let plan = path.as_deref().map(|p| choice.backup_plan(p));
+    let migration = path.as_deref().map(|p| choice.migration_script(p));
     if a.json {
         let measured: Vec<_> = choice
             .cell
@@ -183,6 +193,14 @@ fn explain_db(a: &ExplainArgs) -> Result<()> {
             println!("    {l}");
         }
     }
+    let (Some(path), Some(plan), Some(migration)) = (path, plan, migration) else {
+        println!(
+            "\n{} has no usual data directory (its data is {}): give --path DIR for its \
+             snapshot plan and migration script.",
+            engine, choice.family.data
+        );
+        return Ok(());
+    };
     println!(
         "\n## Snapshots and backups\n\n- snapshots: {}\n- consistency: {}\n- backups: {}\n- cost: {}",
         plan.frequency.as_str(),
