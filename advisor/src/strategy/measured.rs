@@ -268,15 +268,9 @@ pub struct Effect {
     pub flushes_per_op: Option<(f64, f64)>,
 }
 
-/// Median of a non-empty slice.
+/// Median of a non-empty slice (0 when empty).
 pub fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    crate::stats::median(v).unwrap_or(0.0)
 }
 
 fn per_op(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {

@@ -21,21 +21,11 @@ pub struct Spread {
 impl Spread {
     /// Of some values (none: `None`).
     pub fn of(v: &[f64]) -> Option<Spread> {
-        let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
+        let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
         Some(Spread {
-            median,
-            min: v[0],
-            max: v[n - 1],
+            median: crate::stats::median(&v)?,
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         })
     }
 }
