@@ -19,7 +19,9 @@ cd "$(dirname "$0")/.."
 #   libclang-dev  bindgen, which the loopdev-3 and btrfs-uapi crates run at build time
 #   strace        the syscall-shape tests of the WAL writers
 #   postgresql    real pgbench, the check on the synthetic WAL writer
-packages=(nix-bin btrfs-progs e2fsprogs xfsprogs util-linux mount parted dmsetup fio sysstat libclang-dev strace postgresql)
+#   chromium      headless rendering of the HTML reports (screenshot + DOM of every chart)
+#   fonts-dejavu-core  a font for the text in those screenshots
+packages=(nix-bin btrfs-progs e2fsprogs xfsprogs util-linux mount parted dmsetup fio sysstat libclang-dev strace postgresql chromium fonts-dejavu-core)
 
 missing=()
 for p in "${packages[@]}"; do

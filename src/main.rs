@@ -1,7 +1,8 @@
 //! `btrtune`: measured btrfs layouts for NixOS.
 //!
 //! The binary is a thin layer: each subcommand parses its flags and calls one library
-//! function. Exit status: 0 success, 1 an error in the input or the run, 2 a usage error.
+//! function. Exit status: 0 success, 1 an error in the input or the run, 2 a usage error;
+//! `validate` adds 3 (fail) and 4 (inconclusive).
 
 #![warn(clippy::unwrap_used)]
 
@@ -51,6 +52,12 @@ enum Command {
     Fit(commands::fit::FitArgs),
     /// The measured strategies for databases or containers; one engine's plan and migration.
     Explain(commands::explain::ExplainArgs),
+    /// Check a proposed disko.nix before rollout: static checks, then (`--bench`) measure it
+    /// against the current layout on loop devices.
+    Validate(commands::validate::ValidateArgs),
+    /// Write a self-contained HTML and a Markdown report with plots from results, models or a
+    /// diagnosis.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +74,11 @@ fn main() -> ExitCode {
         Command::Crosscheck(a) => commands::crosscheck::run(a),
         Command::Fit(a) => commands::fit::run(a),
         Command::Explain(a) => commands::explain::run(a),
+        Command::Validate(a) => match commands::validate::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::Report(a) => commands::report::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

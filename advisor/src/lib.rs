@@ -33,6 +33,8 @@ pub mod reason;
 pub mod stats;
 pub mod strategy;
 pub mod toolstack;
+pub mod validate;
+pub mod verdict;
 
 #[cfg(test)]
 mod rng_for_tests;

@@ -98,6 +98,38 @@ impl Built {
         self.targets.get(mountpoint).map(PathBuf::as_path)
     }
 
+    /// The real path of a layout path that is a mount point or lies below one (a plain
+    /// directory of the mount that holds it, as on a host whose layout gives the path no
+    /// mount of its own), and that mount's real path. The directory is created.
+    pub fn dir_for(&self, path: &str) -> Result<(PathBuf, PathBuf), HarnessError> {
+        if let Some(p) = self.path_of(path) {
+            return Ok((p.to_path_buf(), p.to_path_buf()));
+        }
+        let holder = self
+            .targets
+            .iter()
+            .filter(|(m, _)| {
+                m.as_str() == "/"
+                    || path
+                        .strip_prefix(m.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+            .max_by_key(|(m, _)| m.len())
+            .ok_or_else(|| HarnessError::Layout(format!("the layout mounts nothing at {path}")))?;
+        let rel = path
+            .strip_prefix(holder.0.as_str())
+            .unwrap_or(path)
+            .trim_start_matches('/');
+        if rel.split('/').any(|c| c == ".." || c == ".") {
+            return Err(HarnessError::Layout(format!(
+                "{path}: `.` and `..` are not allowed in a target"
+            )));
+        }
+        let dir = holder.1.join(rel);
+        crate::sys::create_dirs(&dir)?;
+        Ok((dir, holder.1.clone()))
+    }
+
     /// Unmounts everything now, innermost first, reporting the first error.
     pub fn teardown(mut self) -> Result<(), HarnessError> {
         let mut first = None;

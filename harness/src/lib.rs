@@ -9,6 +9,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod build;
+pub mod compare;
 pub mod crosscheck;
 pub mod error;
 pub mod safety;

@@ -463,7 +463,7 @@ pub fn candidate(spec: &LayoutSpec, dir: Option<&Path>) -> Result<Layout, String
 /// keeps only the first mount's (btrfs-tuning-facts.md §1.1), so the layout is measured as
 /// users actually run it (disko's own example asks for `compress=zstd` on `/home` and `/nix`
 /// after `/` mounts without it).
-fn as_the_kernel_mounts(layout: &mut Layout) {
+pub fn as_the_kernel_mounts(layout: &mut Layout) {
     for fs in layout.btrfs_filesystems_mut() {
         if let Some(t) = fs.top_level.as_mut() {
             t.fs_override = None;

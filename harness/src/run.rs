@@ -304,14 +304,9 @@ pub fn run_cell_once(
         return Err(HarnessError::Interrupted);
     }
     let target = cell.workload.target();
-    let dir = match &target {
-        Target::Mount { mountpoint } => built
-            .path_of(mountpoint)
-            .ok_or_else(|| {
-                HarnessError::Layout(format!("the layout mounts nothing at {mountpoint}"))
-            })?
-            .to_path_buf(),
-        Target::Device => run_dir.to_path_buf(),
+    let (dir, mount_dir) = match &target {
+        Target::Mount { mountpoint } => built.dir_for(mountpoint)?,
+        Target::Device => (run_dir.to_path_buf(), run_dir.to_path_buf()),
     };
     let before = disk_stat(&paths[0]);
     let t1 = Instant::now();
@@ -342,7 +337,7 @@ pub fn run_cell_once(
         let (e, n) = extents(&dir);
         fs.extents = e;
         fs.files = n;
-        let t = dir.display().to_string();
+        let t = mount_dir.display().to_string();
         fs.applied_options = crate::sys::mount::mountinfo()
             .into_iter()
             .rev()

@@ -37,7 +37,7 @@ const MATRICES: &[(&str, &str)] = &[
 #[command(after_help = "Examples:
   sudo btrtune calibrate --matrix default --out results/virtio/
   sudo btrtune calibrate --matrix raw --out results/ram/ --backing-dir /dev/shm
-  sudo btrtune calibrate --matrix quick --out /tmp/r --quick
+  sudo btrtune calibrate --matrix quick --out /tmp/r --quick --report /tmp/r/report
   sudo btrtune calibrate --matrix default --out results/nvme/ --device /dev/nvme1n1 --wipe /dev/nvme1n1
   sudo btrtune cleanup")]
 pub struct CalibrateArgs {
@@ -46,6 +46,10 @@ pub struct CalibrateArgs {
     matrix: String,
     #[command(flatten)]
     run: RunOpts,
+    /// After the calibration, write an HTML and Markdown report with plots of the results
+    /// file into this directory (as `btrtune report`).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 /// How and where a matrix runs (shared by `calibrate` and `crosscheck`).
@@ -144,6 +148,16 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
     } else {
         print_summary(&summary, &results);
     }
+    if let Some(dir) = &a.report {
+        let from = super::report::ReportFrom {
+            title: format!("btrtune calibrate: {}", matrix.name),
+            sources: vec![results.display().to_string()],
+            results: vec![results.clone()],
+            ..Default::default()
+        };
+        let w = super::report::write_report_from(from, dir)?;
+        eprintln!("{}", super::report::summary(&w, dir));
+    }
     Ok(())
 }
 
@@ -184,81 +198,111 @@ pub fn print_summary(summary: &Summary, results: &std::path::Path) {
 /// Runs `matrix` as `a` says (root, namespace, signals, progress bar): the summary and the
 /// results file.
 pub fn execute(matrix: &Matrix, a: &RunOpts) -> Result<(Summary, PathBuf)> {
-    require_root()?;
-    // The namespace must be entered while this process has one thread.
-    if !a.no_namespace {
-        sys::ns::enter_private_mount_namespace()
-            .context("entering a private mount namespace (use --no-namespace to skip)")?;
-    }
-    let device = match (&a.device, &a.wipe) {
-        (Some(d), Some(w)) => {
-            let spare = safety::check_spare_device(d, w, a.force)?;
-            eprintln!(
-                "using {} ({} bytes): everything on it will be destroyed",
-                spare.path.display(),
-                spare.size_bytes
-            );
-            DeviceChoice::Spare(spare)
-        }
-        _ => DeviceChoice::Loop {
-            dir: a.backing_dir.clone(),
-        },
-    };
-    let size = a
-        .size
-        .as_deref()
-        .map(|s| s.parse::<Bytes>().map(|b| b.0))
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // First signal: stop after cleaning up; second: exit at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())?;
-        signal_hook::flag::register(sig, interrupted.clone())?;
-    }
-    if !a.no_namespace {
-        state::State::open()?.set_private_namespace();
-    }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let session = Session::open(a)?;
     let results = a.out.join(format!(
         "{}{}.jsonl",
         matrix.name,
         if a.quick { "-quick" } else { "" }
     ));
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta}  {msg}",
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?,
-    );
-    let mut progress = Bar(bar);
-    let c = Calibration {
-        matrix,
-        quick: a.quick,
-        results: results.clone(),
-        device,
-        size,
-        interrupted: interrupted.clone(),
-        max_new_runs: a.max_runs,
-    };
-    let summary = match calibrate(&c, &mut progress) {
-        Ok(s) => s,
-        Err(HarnessError::Interrupted) => {
-            progress.0.abandon();
-            bail!(
-                "interrupted: everything this run made is released; finished runs are in {} \
-                 and the next run resumes from there",
-                results.display()
-            );
-        }
-        Err(e) => {
-            progress.0.abandon();
-            return Err(e.into());
-        }
-    };
-    progress.0.finish_and_clear();
+    let summary = session.run(matrix, &results)?;
     Ok((summary, results))
+}
+
+/// What every matrix of one command shares: root checked, the private mount namespace
+/// entered (once, while the process has one thread), signal handlers, the device.
+pub struct Session<'a> {
+    opts: &'a RunOpts,
+    device: DeviceChoice,
+    size: Option<u64>,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl<'a> Session<'a> {
+    /// Prepares a session as `a` says.
+    pub fn open(a: &'a RunOpts) -> Result<Session<'a>> {
+        require_root()?;
+        // The namespace must be entered while this process has one thread.
+        if !a.no_namespace {
+            sys::ns::enter_private_mount_namespace()
+                .context("entering a private mount namespace (use --no-namespace to skip)")?;
+        }
+        let device = match (&a.device, &a.wipe) {
+            (Some(d), Some(w)) => {
+                let spare = safety::check_spare_device(d, w, a.force)?;
+                eprintln!(
+                    "using {} ({} bytes): everything on it will be destroyed",
+                    spare.path.display(),
+                    spare.size_bytes
+                );
+                DeviceChoice::Spare(spare)
+            }
+            // Absolute: mount points are compared with /proc/self/mountinfo.
+            _ => DeviceChoice::Loop {
+                dir: std::path::absolute(&a.backing_dir)
+                    .with_context(|| format!("--backing-dir {}", a.backing_dir.display()))?,
+            },
+        };
+        let size = a
+            .size
+            .as_deref()
+            .map(|s| s.parse::<Bytes>().map(|b| b.0))
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // First signal: stop after cleaning up; second: exit at once.
+            signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())?;
+            signal_hook::flag::register(sig, interrupted.clone())?;
+        }
+        if !a.no_namespace {
+            state::State::open()?.set_private_namespace();
+        }
+        std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+        Ok(Session {
+            opts: a,
+            device,
+            size,
+            interrupted,
+        })
+    }
+
+    /// Runs one matrix into `results`, with a progress bar.
+    pub fn run(&self, matrix: &Matrix, results: &std::path::Path) -> Result<Summary> {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, ETA {eta}  {msg}",
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let mut progress = Bar(bar);
+        let c = Calibration {
+            matrix,
+            quick: self.opts.quick,
+            results: results.to_path_buf(),
+            device: self.device.clone(),
+            size: self.size,
+            interrupted: self.interrupted.clone(),
+            max_new_runs: self.opts.max_runs,
+        };
+        let summary = match calibrate(&c, &mut progress) {
+            Ok(s) => s,
+            Err(HarnessError::Interrupted) => {
+                progress.0.abandon();
+                bail!(
+                    "interrupted: everything this run made is released; finished runs are in {} \
+                     and the next run resumes from there",
+                    results.display()
+                );
+            }
+            Err(e) => {
+                progress.0.abandon();
+                return Err(e.into());
+            }
+        };
+        progress.0.finish_and_clear();
+        Ok(summary)
+    }
 }
 
 /// Arguments of `btrtune cleanup`.

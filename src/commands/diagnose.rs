@@ -20,6 +20,7 @@ use std::path::PathBuf;
   btrtune diagnose --bundle ./bundle --out-dir ./report   # report.md, diagnosis.json, \\
                                                           # disko.diff, nixos.nix, live-changes.sh
   btrtune diagnose --bundle ./bundle --json | jq '.findings[].rule'
+  btrtune diagnose --bundle ./bundle --report ./plots     # report.html and report.md with plots
   btrtune diagnose --list-rules
 
 Every input is optional: what is missing lowers confidence and is listed. Symptoms:
@@ -66,6 +67,10 @@ pub struct DiagnoseArgs {
     /// live-changes.sh into this directory.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
+    /// Write report.html and report.md with plots (before/after projections, the current and
+    /// proposed layouts) into this directory.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Print the rule catalogue and exit.
     #[arg(long)]
     list_rules: bool,
@@ -127,7 +132,8 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
         Some(p) => ModelSet::read(p)?,
         None => ModelSet::shipped()?,
     };
-    let d = diagnose::run(&inputs, &models)?;
+    let host = diagnose::Host::load(&inputs)?;
+    let d = diagnose::diagnose_host(&host, &models);
     if let Some(p) = &a.markdown {
         write_atomic(p, &render::markdown(&d))?;
     }
@@ -149,6 +155,30 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
             write_atomic(&dir.join("nixos.nix"), n)?;
         }
         eprintln!("wrote the report into {}", dir.display());
+    }
+    if let Some(dir) = &a.report {
+        let mut layouts = Vec::new();
+        if let Some(current) = &host.current {
+            let mut proposed = current.clone();
+            let edits: Vec<_> = d
+                .recommendations
+                .iter()
+                .flat_map(|r| r.edits.iter().cloned())
+                .collect();
+            diagnose::recommend::apply(&mut proposed, &edits);
+            layouts.push(("diagnosis".into(), "current".into(), current.clone()));
+            layouts.push(("diagnosis".into(), "proposed".into(), proposed));
+        }
+        let from = super::report::ReportFrom {
+            title: "btrtune diagnose".into(),
+            sources: d.inputs.clone(),
+            diagnosis: Some(&d),
+            layouts,
+            models: a.models.is_some().then_some(&models),
+            ..Default::default()
+        };
+        let w = super::report::write_report_from(from, dir)?;
+        eprintln!("{}", super::report::summary(&w, dir));
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d)?);

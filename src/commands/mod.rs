@@ -7,9 +7,11 @@ pub mod diagnose;
 pub mod explain;
 pub mod fit;
 pub mod plan;
+pub mod report;
 pub mod show;
 mod show_text;
 pub mod tools;
+pub mod validate;
 pub mod workload;
 
 use anyhow::Context as _;

@@ -366,7 +366,7 @@ pub fn scope_of(option: &str) -> Scope {
         "subvol" | "subvolid" => Scope::Subvolume,
         "defaults" | "auto" | "noauto" | "nofail" | "user" | "nouser" | "users" | "_netdev"
         | "owner" | "group" | "comment" => Scope::Userspace,
-        k if k.starts_with("x-") => Scope::Userspace,
+        k if k.starts_with("x-") || k.starts_with("X-") => Scope::Userspace,
         _ => Scope::Filesystem,
     }
 }

@@ -113,6 +113,57 @@ pub fn parse_text(
     r
 }
 
+/// The evaluated `disko.devices` of a file and the evaluator's warnings, before conversion:
+/// what `btrtune validate` checks against disko's schema (every [`Node`] keeps the file, line
+/// and column it is written at; with `nix_eval` there are none). `name` is how locations name
+/// the file.
+pub fn evaluate_devices(
+    path: &Path,
+    name: &str,
+    opts: &ParseOptions,
+) -> Result<(Node, Vec<Warning>), AdvisorError> {
+    if opts.nix_eval {
+        return Ok((super::nix_eval::devices(path, opts)?, Vec::new()));
+    }
+    let path = path.to_path_buf();
+    let name = name.to_string();
+    let opts = opts.clone();
+    run_on_big_stack(move || evaluate(&path, &name, &opts))
+}
+
+/// [`evaluate_devices`] for text (written to a temporary file first, so relative imports do
+/// not resolve).
+pub fn evaluate_devices_text(
+    text: &str,
+    name: &str,
+    opts: &ParseOptions,
+) -> Result<(Node, Vec<Warning>), AdvisorError> {
+    let dir = tempdir_for(text)?;
+    let file = dir.join("disko.nix");
+    let r = std::fs::write(&file, text)
+        .map_err(|e| AdvisorError::Io {
+            path: file.clone(),
+            source: e,
+        })
+        .and_then(|()| evaluate_devices(&file, name, opts));
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// Converts evaluated `disko.devices` (from [`evaluate_devices`]) into a [`Layout`], the way
+/// [`parse_file`] does; `origin` names the file in errors without a location.
+pub fn convert_devices(devices: &Node, origin: &str) -> Result<ParsedDisko, AdvisorError> {
+    let mut conv = Converter {
+        origin: origin.to_string(),
+        warnings: Vec::new(),
+    };
+    let layout = conv.layout(devices)?;
+    Ok(ParsedDisko {
+        layout,
+        warnings: conv.warnings,
+    })
+}
+
 fn tempdir_for(text: &str) -> Result<PathBuf, AdvisorError> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
