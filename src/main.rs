@@ -21,7 +21,10 @@ use std::process::ExitCode;
   btrtune tools --category database
   btrtune show disko /etc/nixos/disko.nix
   sudo btrtune collect -o ./bundle
-  btrtune diagnose --bundle ./bundle --disko /etc/nixos/disko.nix --observe \"builds are slow\"")]
+  btrtune diagnose --bundle ./bundle --disko /etc/nixos/disko.nix --observe \"builds are slow\"
+  btrtune validate new/disko.nix --baseline /etc/nixos/disko.nix
+  sudo btrtune validate new/disko.nix --baseline /etc/nixos/disko.nix --bench --report ./out
+  btrtune report results/ram results/models/models.json -o ./report")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -208,9 +208,16 @@ fn loop_quick_matrix_writes_valid_results_and_resumes() {
         nocow.fs.extents.is_some_and(|e| e < 64),
         "NOCOW file stays in few extents"
     );
-    // A third run adds nothing.
-    btrtune().args(s.args()).assert().success();
+    // A third run adds nothing, and writes the report of the results file.
+    let mut args = s.args();
+    args.extend(["--report".into(), s.path("report").display().to_string()]);
+    btrtune().args(&args).assert().success();
     assert_eq!(s.results().len(), 4);
+    let html = std::fs::read_to_string(s.path("report/report.html")).unwrap();
+    assert!(
+        html.contains("data-chart=\"throughput:") && html.contains("fio-randwrite-4k-fsync"),
+        "the calibrate report charts the runs"
+    );
     assert!(s.our_loops().is_empty() && s.our_mounts().is_empty() && s.our_files().is_empty());
 }
 

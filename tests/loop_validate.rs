@@ -190,3 +190,41 @@ fn validate_static_errors_fail_without_benchmarking() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn validate_with_facter_names_a_disk_the_host_lacks() {
+    // No root needed: static checks and the facter report only.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Command::cargo_bin("btrtune")
+        .unwrap()
+        .args(["plan", "--tools", "postgresql"])
+        .output()
+        .unwrap();
+    assert!(plan.status.success());
+    let text = String::from_utf8(plan.stdout)
+        .unwrap()
+        .replace("device = \"/dev/sda\";", "device = \"/dev/sdq\";");
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"/dev/sdq\""))
+        .unwrap()
+        + 1;
+    std::fs::write(dir.path().join("disko.nix"), &text).unwrap();
+    let facter = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpus/facter/framework13-amd-nvme-laptop.json"
+    );
+    let out = Command::cargo_bin("btrtune")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["validate", "disko.nix", "--facter", facter, "--json"])
+        .output()
+        .unwrap();
+    // A warning: the layout still passes.
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hw = &v["hardware"][0];
+    assert_eq!(hw["code"], "hardware/unknown-disk", "{v}");
+    assert_eq!(hw["line"], line as u64, "{v}");
+    assert!(hw["fix"].as_str().unwrap().contains("/dev/"), "{v}");
+}

@@ -240,6 +240,13 @@ fn overall_line(out: &ValidateJson) -> String {
 /// and a multi-device filesystem with more devices than the host has disks.
 fn hardware_findings(h: &HardwareProfile, l: &Layout, file: &Path) -> Vec<Finding> {
     let mut out = Vec::new();
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    // The line that names a device (`device = "/dev/sda";`), else 1.
+    let line_of = |needle: &str| -> u32 {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .map_or(1, |i| i as u32 + 1)
+    };
     let known = |dev: &str| {
         h.disks
             .iter()
@@ -256,8 +263,8 @@ fn hardware_findings(h: &HardwareProfile, l: &Layout, file: &Path) -> Vec<Findin
                 code: "hardware/unknown-disk",
                 severity: Severity::Warning,
                 file: file.display().to_string(),
-                line: 0,
-                column: 0,
+                line: line_of(&format!("\"{dev}\"")),
+                column: 1,
                 message: format!(
                     "disk `{}` is {dev}, which the facter report ({}) does not list",
                     d.name, h.source
@@ -280,8 +287,8 @@ fn hardware_findings(h: &HardwareProfile, l: &Layout, file: &Path) -> Vec<Findin
                 code: "hardware/too-few-disks",
                 severity: Severity::Error,
                 file: file.display().to_string(),
-                line: 0,
-                column: 0,
+                line: line_of("extraArgs"),
+                column: 1,
                 message: format!(
                     "a btrfs filesystem spans {need} devices; the host has {} disk(s)",
                     h.disks.len()
@@ -315,8 +322,8 @@ fn print_static(out: &ValidateJson) {
             _ => "warning",
         };
         println!(
-            "  hardware: {sev}[{}]: {}\n    fix: {}",
-            f.code, f.message, f.fix
+            "  {}:{}:{}: {sev}[{}]: {}\n    fix: {}",
+            f.file, f.line, f.column, f.code, f.message, f.fix
         );
     }
 }
