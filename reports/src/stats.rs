@@ -132,23 +132,20 @@ pub fn ratio_of(before: &[f64], after: &[f64]) -> Option<Interval> {
 
 /// The ratio `after / before` of runs paired by round (`after[i]` ran next to `before[i]`):
 /// the geometric mean of the per-round ratios with the 95 % t-interval of the mean log
-/// difference, which removes the drift that both layouts of a round share. `None` unless the
-/// two have the same length and every value is positive.
+/// difference, which removes the drift that both layouts of a round share (the estimate of
+/// `btrtune validate --bench`, [`RatioEstimate::paired`]). `None` unless the two have the same
+/// length, at least two rounds, and every value is positive.
+///
+/// [`RatioEstimate::paired`]: btrtune_advisor::verdict::RatioEstimate::paired
 pub fn paired_ratio_of(before: &[f64], after: &[f64]) -> Option<Interval> {
-    if before.len() != after.len()
-        || before.is_empty()
-        || before
-            .iter()
-            .chain(after)
-            .any(|v| !v.is_finite() || *v <= 0.0)
-    {
+    if before.len() != after.len() {
         return None;
     }
-    let ratios: Vec<f64> = before.iter().zip(after).map(|(b, a)| a / b).collect();
-    Summary::of(&ratios).map(|s| Interval {
-        value: s.geomean,
-        low: s.low,
-        high: s.high,
+    let e = btrtune_advisor::verdict::RatioEstimate::paired(before, after)?;
+    Some(Interval {
+        value: e.ratio,
+        low: e.low,
+        high: e.high,
     })
 }
 

@@ -114,7 +114,11 @@ pub fn write_report_from(from: ReportFrom<'_>, dir: &Path) -> Result<Written> {
 /// Writes the report of `btrtune validate --report DIR`: the benchmark's verdicts as a forest
 /// plot of measured against projected ratios, the runs of its results files (throughput and
 /// latency of both layouts per workload), and both layouts.
-pub fn write_validate_report(out: &super::validate::ValidateJson, dir: &Path) -> Result<()> {
+pub fn write_validate_report(
+    out: &super::validate::ValidateJson,
+    dir: &Path,
+    models: Option<&Path>,
+) -> Result<()> {
     let mut from = ReportFrom {
         title: format!("btrtune validate {}", out.proposed.file),
         sources: vec![out.proposed.file.clone()],
@@ -189,7 +193,10 @@ pub fn write_validate_report(out: &super::validate::ValidateJson, dir: &Path) ->
         }
     }
     // Only the models of the workloads measured: the report is about this change.
-    let mut models = ModelSet::shipped()?;
+    let mut models = match models {
+        Some(p) => ModelSet::read(p)?,
+        None => ModelSet::shipped()?,
+    };
     if let Some(bench) = &out.bench {
         models
             .models

@@ -207,7 +207,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         }
     }
     if let Some(dir) = &a.report {
-        super::report::write_validate_report(&out, dir)?;
+        super::report::write_validate_report(&out, dir, a.models.as_deref())?;
         eprintln!("wrote the report into {}", dir.display());
     }
     if a.proposed.json {

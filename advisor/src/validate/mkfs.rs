@@ -6,37 +6,7 @@
 use super::findings::{Finding, Severity};
 use super::model::{Fs, Model, Word};
 
-/// Flags of mkfs.btrfs that take a value (the next word, or `--flag=value`).
-const TAKES_VALUE: &[&str] = &[
-    "-L",
-    "--label",
-    "-d",
-    "--data",
-    "-m",
-    "--metadata",
-    "--csum",
-    "--checksum",
-    "-C",
-    "-n",
-    "--nodesize",
-    "-O",
-    "--features",
-    "-s",
-    "--sectorsize",
-    "-r",
-    "--rootdir",
-    "-U",
-    "--uuid",
-    "--device-uuid",
-    "-b",
-    "--byte-count",
-    "-R",
-    "--runtime-features",
-    "-u",
-    "--subvol",
-    "--inode-flags",
-    "--compress",
-];
+use crate::disko::parse::MKFS_TAKES_VALUE as TAKES_VALUE;
 
 /// A block-group profile and the devices it needs (btrfs-progs `btrfs_raid_array.devs_min`).
 fn min_devices(profile: &str) -> Option<usize> {

@@ -1002,6 +1002,38 @@ fn part_size(s: &str) -> PartSize {
         .unwrap_or_else(|_| PartSize::Raw(s.to_string()))
 }
 
+/// Flags of mkfs.btrfs that take a value (the next word, or `--flag=value`).
+pub const MKFS_TAKES_VALUE: &[&str] = &[
+    "-L",
+    "--label",
+    "-d",
+    "--data",
+    "-m",
+    "--metadata",
+    "--csum",
+    "--checksum",
+    "-C",
+    "-n",
+    "--nodesize",
+    "-O",
+    "--features",
+    "-s",
+    "--sectorsize",
+    "-r",
+    "--rootdir",
+    "-U",
+    "--uuid",
+    "--device-uuid",
+    "-b",
+    "--byte-count",
+    "-R",
+    "--runtime-features",
+    "-u",
+    "--subvol",
+    "--inode-flags",
+    "--compress",
+];
+
 /// mkfs.btrfs arguments as disko passes them (space-joined, so one element may hold several).
 pub fn mkfs_options(args: &[String]) -> MkfsOptions {
     let words: Vec<String> = args
@@ -1016,21 +1048,7 @@ pub fn mkfs_options(args: &[String]) -> MkfsOptions {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (w.clone(), None),
         };
-        let takes = [
-            "-L",
-            "--label",
-            "-d",
-            "--data",
-            "-m",
-            "--metadata",
-            "--csum",
-            "--checksum",
-            "-C",
-            "-n",
-            "--nodesize",
-            "-O",
-            "--features",
-        ];
+        let takes = MKFS_TAKES_VALUE;
         if takes.contains(&flag.as_str()) {
             let v = inline.or_else(|| {
                 i += 1;
@@ -1046,7 +1064,12 @@ pub fn mkfs_options(args: &[String]) -> MkfsOptions {
                 "-m" | "--metadata" => o.metadata_profile = Some(v),
                 "--csum" | "--checksum" | "-C" => o.checksum = Some(v),
                 "-n" | "--nodesize" => o.nodesize = Some(v),
-                _ => o.features.extend(v.split(',').map(String::from)),
+                "-O" | "--features" => o.features.extend(v.split(',').map(String::from)),
+                // Not modelled: kept with its value, so that the value is not taken for a device.
+                _ => {
+                    o.other.push(flag);
+                    o.other.push(v);
+                }
             }
         } else if w.starts_with('-') {
             o.other.push(w.clone());

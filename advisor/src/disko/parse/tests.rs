@@ -375,3 +375,10 @@ fn evaluator_basics() {
     .to_string();
     assert!(e.contains("too deeply") || e.contains("too long"), "{e}");
 }
+
+#[test]
+fn mkfs_flags_with_values_are_not_taken_for_devices() {
+    let o = mkfs_options(&["-s 4096".into(), "--uuid=abc".into(), "/dev/sdb".into()]);
+    assert_eq!(o.extra_devices, ["/dev/sdb"]);
+    assert_eq!(o.other, ["-s", "4096", "--uuid", "abc"]);
+}
