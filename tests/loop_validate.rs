@@ -228,3 +228,61 @@ fn validate_with_facter_names_a_disk_the_host_lacks() {
     assert_eq!(hw["line"], line as u64, "{v}");
     assert!(hw["fix"].as_str().unwrap().contains("/dev/"), "{v}");
 }
+
+#[test]
+fn loop_validate_bench_picks_workloads_from_the_tools() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("btrtune-validate-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let plan = Command::cargo_bin("btrtune")
+        .unwrap()
+        .args(["plan", "--tools", "postgresql"])
+        .output()
+        .unwrap();
+    std::fs::write(dir.path().join("proposed.nix"), &plan.stdout).unwrap();
+    // No --baseline: against untuned btrfs, where the data is a plain directory of `/`.
+    let out = Command::cargo_bin("btrtune")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "validate",
+            "proposed.nix",
+            "--bench",
+            "--tools",
+            "postgresql",
+            "--max-workloads",
+            "1",
+            "--quick",
+            "--runs",
+            "2",
+            "--json",
+            "--backing-dir",
+            "backing",
+            "--results",
+            "runs",
+        ])
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    assert!(
+        [0, 3, 4].contains(&code),
+        "exit {code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let probe = &v["bench"]["probes"][0];
+    assert_eq!(probe["workload"], "wal-postgresql", "{v}");
+    assert_eq!(probe["target"], "/var/lib/postgresql", "{v}");
+    assert!(
+        probe["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgresql keeps"),
+        "{v}"
+    );
+    assert_eq!(v["bench"]["verdicts"][0]["measured"]["pairs"], 2, "{v}");
+}

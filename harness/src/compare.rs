@@ -176,6 +176,32 @@ pub fn default_probes(baseline: &Layout, proposed: &Layout, max: usize) -> Vec<P
     out
 }
 
+/// The probes a toolstack implies: for each tool in order, the workloads that stand for the
+/// data at each of its system-wide paths (`/var/lib/postgresql` for PostgreSQL), at that path;
+/// each workload once, at most `max`. Per-user (`~/`) paths are left out: the layout has no
+/// one home to run them in.
+pub fn tool_probes(tools: &[&btrtune_advisor::profiles::Tool], max: usize) -> Vec<Probe> {
+    let mut out: Vec<Probe> = Vec::new();
+    for t in tools {
+        for p in t.paths.iter().filter(|p| p.path.starts_with('/')) {
+            for w in workloads_for(p.class) {
+                let Ok(spec) = workload_named(w) else {
+                    continue;
+                };
+                let probe = Probe {
+                    workload: spec,
+                    target: p.path.trim_end_matches('/').to_string(),
+                    why: format!("{} keeps {} there", t.name, purpose_label(p.class)),
+                };
+                if out.len() < max && !out.iter().any(|o| o.name() == probe.name()) {
+                    out.push(probe);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn purpose_label(p: Purpose) -> String {
     serde_json::to_value(p)
         .ok()
@@ -533,6 +559,28 @@ mod tests {
         // Equal layouts still measure the most important data once.
         let same = default_probes(&proposed(), &proposed(), 4);
         assert_eq!(same.len(), 1, "{same:?}");
+    }
+
+    #[test]
+    fn a_toolstack_probes_its_tools_data_paths() {
+        let db = btrtune_advisor::profiles::ToolDb::bundled().unwrap();
+        let tools = [
+            db.resolve("postgresql").unwrap(),
+            db.resolve("podman").unwrap(),
+        ];
+        let probes = tool_probes(&tools, 4);
+        assert_eq!(probes[0].name(), "wal-postgresql", "{probes:?}");
+        assert_eq!(probes[0].target, "/var/lib/postgresql");
+        assert!(
+            probes[0].why.starts_with("postgresql keeps database"),
+            "{probes:?}"
+        );
+        assert!(
+            probes.iter().any(|p| p.name() == "containers-overlay"),
+            "{probes:?}"
+        );
+        assert!(probes.iter().all(|p| p.target.starts_with('/')));
+        assert_eq!(tool_probes(&tools, 1).len(), 1);
     }
 
     #[test]

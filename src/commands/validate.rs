@@ -9,6 +9,8 @@ use anyhow::{Context as _, Result, bail};
 use btrtune_advisor::hardware::{DeviceClass, HardwareProfile, facter};
 use btrtune_advisor::layout::Layout;
 use btrtune_advisor::model::set::ModelSet;
+use btrtune_advisor::profiles::ToolDb;
+use btrtune_advisor::toolstack::Toolstack;
 use btrtune_advisor::validate::{self, Finding, Severity, StaticReport};
 use btrtune_advisor::verdict::{self, Outcome, Projected, RatioEstimate, Verdict};
 use btrtune_harness::compare::{self, Paired, Probe};
@@ -35,6 +37,7 @@ Examples:
   btrtune validate new/disko.nix --baseline /etc/nixos/disko.nix --json
   sudo btrtune validate new/disko.nix --baseline /etc/nixos/disko.nix --bench
   sudo btrtune validate new/disko.nix --baseline old.nix --bench --workloads wal-postgresql,fio-randwrite-4k-fsync@/srv --quick
+  sudo btrtune validate new/disko.nix --bench --tools postgresql,podman --quick
   sudo btrtune validate new/disko.nix --bench --backing-dir /dev/shm/btrtune --report ./validate-report"
 )]
 pub struct ValidateArgs {
@@ -55,6 +58,18 @@ pub struct ValidateArgs {
     /// data of the proposed layout stands for, where the layouts differ).
     #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "bench")]
     workloads: Vec<String>,
+    /// Pick the workloads from what runs on the host (comma-separated tool names, as for
+    /// `plan --tools`): the workloads that stand for each tool's data, at its paths.
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["workloads", "toolstack"], requires = "bench")]
+    tools: Option<String>,
+    /// The same from a toolstack file (as for `plan --toolstack`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "workloads",
+        requires = "bench"
+    )]
+    toolstack: Option<PathBuf>,
     /// At most this many default workloads.
     #[arg(long, value_name = "N", default_value_t = 3)]
     max_workloads: usize,
@@ -341,7 +356,20 @@ fn bench(a: &ValidateArgs, out: &ValidateJson, hw: Option<&HardwareProfile>) -> 
         Some(b) => layout_of(b)?.clone(),
         None => compare::untuned(),
     };
-    let probes: Vec<Probe> = if a.workloads.is_empty() {
+    let stack = match (&a.tools, &a.toolstack) {
+        (Some(t), _) => Some(Toolstack::from_tools(t)?),
+        (_, Some(f)) => Some(Toolstack::read(f)?),
+        _ => None,
+    };
+    let probes: Vec<Probe> = if let Some(stack) = stack {
+        let db = ToolDb::bundled()?;
+        let tools = stack
+            .tools
+            .iter()
+            .map(|(name, _)| db.resolve(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        compare::tool_probes(&tools, a.max_workloads.max(1))
+    } else if a.workloads.is_empty() {
         compare::default_probes(&baseline, proposed, a.max_workloads.max(1))
     } else {
         a.workloads
@@ -351,8 +379,8 @@ fn bench(a: &ValidateArgs, out: &ValidateJson, hw: Option<&HardwareProfile>) -> 
     };
     if probes.is_empty() {
         bail!(
-            "nothing to measure: the proposed layout mounts nothing a workload stands for; name \
-             workloads with --workloads (`btrtune workload list`)"
+            "nothing to measure: neither the proposed layout's mount points nor the tools \
+             imply a workload; name workloads with --workloads (`btrtune workload list`)"
         );
     }
     if !(0.0..100.0).contains(&a.threshold) {
