@@ -8,10 +8,10 @@
 //! interleaved in every round, so that runs pair by round ([`Paired`]).
 
 use crate::error::HarnessError;
-use crate::matrix::{LayoutSpec, Matrix, Runs, WorkloadSpec, as_the_kernel_mounts};
+use crate::matrix::{LayoutSpec, Matrix, Runs, WorkloadSpec, as_the_kernel_mounts, whole};
 use crate::record::RunRecord;
 use btrtune_advisor::hardware::DeviceClass;
-use btrtune_advisor::layout::{Content, Disk, DiskContent, DiskKind, Layout, Purpose};
+use btrtune_advisor::layout::{Content, DiskContent, Layout, Purpose};
 use btrtune_advisor::model::against_example::workloads_for;
 use btrtune_advisor::model::features::{Features, features_at};
 use serde_json::Map;
@@ -300,19 +300,7 @@ pub fn focus(layout: &Layout, path: &str) -> Result<Layout, String> {
             "{mp} is a vfat filesystem: nothing to measure there"
         ));
     }
-    let mut out = Layout {
-        schema_version: layout.schema_version,
-        disks: vec![Disk {
-            name: "bench".into(),
-            kind: DiskKind::Disk,
-            device: "/dev/loop-under-test".into(),
-            class: None,
-            content: DiskContent::Whole { content },
-            why: None,
-        }],
-        nodev: vec![],
-        system: Default::default(),
-    };
+    let mut out = whole(content);
     as_the_kernel_mounts(&mut out);
     Ok(out.without_reasons())
 }
@@ -322,42 +310,27 @@ pub fn focus(layout: &Layout, path: &str) -> Result<Layout, String> {
 /// kernel's `relatime`), everything in one subvolume at `/`.
 pub fn untuned() -> Layout {
     use btrtune_advisor::layout::{
-        BtrfsFilesystem, DataPolicy, FsOptions, Hooks, MkfsOptions, SCHEMA_VERSION, SubvolMount,
-        Subvolume,
+        BtrfsFilesystem, DataPolicy, FsOptions, Hooks, MkfsOptions, SubvolMount, Subvolume,
     };
-    Layout {
-        schema_version: SCHEMA_VERSION,
-        disks: vec![Disk {
-            name: "bench".into(),
-            kind: DiskKind::Disk,
-            device: "/dev/loop-under-test".into(),
-            class: None,
-            content: DiskContent::Whole {
-                content: Content::Btrfs(BtrfsFilesystem {
-                    mkfs: MkfsOptions::default(),
-                    options: FsOptions::default(),
-                    top_level: None,
-                    subvolumes: vec![Subvolume {
-                        name: "@root".into(),
-                        mount: Some(SubvolMount {
-                            mountpoint: "/".into(),
-                            vfs: Default::default(),
-                            fs_override: None,
-                        }),
-                        data: DataPolicy::new(Purpose::System),
-                        swapfiles: vec![],
-                        extra_args: vec![],
-                    }],
-                    home_subvolumes: vec![],
-                    hooks: Hooks::default(),
-                    why: Default::default(),
-                }),
-            },
-            why: None,
+    whole(Content::Btrfs(BtrfsFilesystem {
+        mkfs: MkfsOptions::default(),
+        options: FsOptions::default(),
+        top_level: None,
+        subvolumes: vec![Subvolume {
+            name: "@root".into(),
+            mount: Some(SubvolMount {
+                mountpoint: "/".into(),
+                vfs: Default::default(),
+                fs_override: None,
+            }),
+            data: DataPolicy::new(Purpose::System),
+            swapfiles: vec![],
+            extra_args: vec![],
         }],
-        nodev: vec![],
-        system: Default::default(),
-    }
+        home_subvolumes: vec![],
+        hooks: Hooks::default(),
+        why: Default::default(),
+    }))
 }
 
 /// One matrix per mount point: the two focused layouts × the probes that run there.

@@ -336,7 +336,8 @@ fn atime(s: Option<&str>) -> Result<Option<Atime>, String> {
     })
 }
 
-fn whole(content: Content) -> Layout {
+/// A layout of one whole device holding `content` (the device under test).
+pub(crate) fn whole(content: Content) -> Layout {
     Layout {
         schema_version: SCHEMA_VERSION,
         disks: vec![Disk {

@@ -142,29 +142,18 @@ pub fn write_validate_report(
         ));
     }
     if let Some(bench) = &out.bench {
-        for f in &bench.results {
-            from.records.extend(read_records(f)?);
-            from.sources.push(f.display().to_string());
-        }
-        for v in &bench.verdicts {
+        from.records.extend(bench.runs.iter().cloned());
+        from.sources
+            .extend(bench.results.iter().map(|f| f.display().to_string()));
+        // One verdict per paired workload, in the same order.
+        for (v, p) in bench.verdicts.iter().zip(&bench.paired) {
             let Some(m) = &v.measured else {
                 continue;
             };
-            // The runs of each side, for their own intervals; the ratio and its interval are
-            // the verdict's (paired by round).
-            let side = |name: &str| -> Vec<f64> {
-                from.records
-                    .iter()
-                    .filter(|r| {
-                        r.layout_name == name
-                            && r.workload.name == v.workload
-                            && matches!(&r.workload.target, Target::Mount { mountpoint } if *mountpoint == v.target)
-                    })
-                    .map(|r| r.measurement.value)
-                    .collect()
-            };
-            let summary = |values: Vec<f64>, geomean: f64| {
-                btrtune_reports::Summary::of(&values).unwrap_or(btrtune_reports::Summary {
+            // Each side's own interval from its runs; the ratio and its interval are the
+            // verdict's (paired by round).
+            let summary = |values: &[f64], geomean: f64| {
+                btrtune_reports::Summary::of(values).unwrap_or(btrtune_reports::Summary {
                     geomean,
                     low: geomean,
                     high: geomean,
@@ -177,8 +166,8 @@ pub fn write_validate_report(
                 target: Some(v.target.clone()),
                 baseline_layout: btrtune_harness::compare::BASELINE.into(),
                 proposed_layout: btrtune_harness::compare::PROPOSED.into(),
-                baseline: summary(side(btrtune_harness::compare::BASELINE), m.baseline),
-                proposed: summary(side(btrtune_harness::compare::PROPOSED), m.proposed),
+                baseline: summary(&p.baseline, m.baseline),
+                proposed: summary(&p.proposed, m.proposed),
                 ratio: m.ratio,
                 ratio_low: m.low,
                 ratio_high: m.high,

@@ -14,7 +14,7 @@ use btrtune_advisor::toolstack::Toolstack;
 use btrtune_advisor::validate::{self, Finding, Severity, StaticReport};
 use btrtune_advisor::verdict::{self, Outcome, Projected, RatioEstimate, Verdict};
 use btrtune_harness::compare::{self, Paired, Probe};
-use btrtune_harness::record::Results;
+use btrtune_harness::record::{Results, RunRecord};
 use clap::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -155,6 +155,12 @@ pub struct Bench {
     pub host_projections: Vec<(String, Projected)>,
     /// The results files.
     pub results: Vec<PathBuf>,
+    /// The runs in them (for the report).
+    #[serde(skip)]
+    pub runs: Vec<RunRecord>,
+    /// The runs paired by workload, one per verdict in the same order (for the report).
+    #[serde(skip)]
+    pub paired: Vec<Paired>,
 }
 
 /// A probe, for JSON.
@@ -432,6 +438,7 @@ fn bench(a: &ValidateArgs, out: &ValidateJson, hw: Option<&HardwareProfile>) -> 
     let session = Session::open(&opts)?;
     let mut paired: Vec<Paired> = Vec::new();
     let mut files = Vec::new();
+    let mut runs = Vec::new();
     for m in &matrices {
         let file = results_dir.join(format!(
             "{}{}.jsonl",
@@ -441,6 +448,9 @@ fn bench(a: &ValidateArgs, out: &ValidateJson, hw: Option<&HardwareProfile>) -> 
         session.run(m, &file)?;
         let records = Results::open(&file)?.existing;
         paired.extend(compare::pair(m, a.quick, &records)?);
+        // Only this comparison's cells (a reused results directory may hold others).
+        let ids: Vec<String> = m.cells(a.quick)?.into_iter().map(|c| c.id).collect();
+        runs.extend(records.into_iter().filter(|r| ids.contains(&r.cell)));
         files.push(file);
     }
     let models = match &a.models {
@@ -488,6 +498,8 @@ fn bench(a: &ValidateArgs, out: &ValidateJson, hw: Option<&HardwareProfile>) -> 
         verdicts,
         host_projections,
         results: files,
+        runs,
+        paired,
     })
 }
 

@@ -180,6 +180,17 @@ impl PgServer {
         tail(&read_lossy(&self.log), max)
     }
 
+    /// A failure while talking to the server, with the end of its log (what the server
+    /// said is usually the reason).
+    pub fn with_log(&self, e: WorkloadError) -> WorkloadError {
+        match e {
+            WorkloadError::Failed(m) => {
+                WorkloadError::Failed(format!("{m}; the server's log: {}", self.log_tail(1500)))
+            }
+            other => other,
+        }
+    }
+
     /// Stops the server (fast, then immediate, then SIGKILL) and says how. Calling it again
     /// does nothing.
     pub fn stop(&mut self) -> Result<Stopped, WorkloadError> {

@@ -320,12 +320,7 @@ pub(super) fn run(
         port: server.port(),
         interrupted: ctx.interrupted,
     };
-    let with_log = |e: WorkloadError| match e {
-        WorkloadError::Failed(m) => {
-            WorkloadError::Failed(format!("{m}; the server's log: {}", server.log_tail(1500)))
-        }
-        other => other,
-    };
+    let with_log = |e| server.with_log(e);
     let version = client.server_version().map_err(with_log)?;
     let init_args: Vec<String> = vec![
         "-i".into(),
